@@ -1,0 +1,104 @@
+# fleet: plain Makefile, pkg-config for every library, no autotools.
+#
+#   make            build/fleet and the test helpers
+#   make deps       install missing Debian packages (root) or print the line
+#   make test       deps + build + unit and end-to-end tests
+#   make asan-test  the same suite built with ASan+UBSan (in build-asan/)
+#   make demo       bring demo-echo up on the local provider and down again
+#   make install    PREFIX=/usr/local (binary, templates, man page)
+#   make fuzz       libFuzzer targets (needs clang)
+
+PREFIX	?= /usr/local
+BUILD	?= build
+CC	?= cc
+
+PKGS	 = libcurl libcjson libssh2 yaml-0.1 libevent libevent_openssl \
+	   sqlite3 openssl
+DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
+	   libssh2-1-dev libyaml-dev libevent-dev libsqlite3-dev \
+	   libcmocka-dev libssl-dev openssh-server openssh-client curl \
+	   procps iproute2 psmisc
+
+WARN	 = -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
+	   -Wshadow -Wwrite-strings -Wundef -Werror
+CFLAGS	?= -O2 -g
+XCFLAGS	 = -std=c11 -D_GNU_SOURCE $(WARN) -Iorchestrator -Idrivers \
+	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+	   -DFLEET_DATADIR='"$(PREFIX)/share/fleet"'
+LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+TLIBS	 = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# Every orchestrator/ and drivers/ file goes into the binary; fleet.c holds
+# main() and is left out of the library the unit tests link against.
+SRCS	 = $(sort $(wildcard orchestrator/*.c drivers/*.c))
+OBJS	 = $(SRCS:%.c=$(BUILD)/%.o)
+LIBOBJS	 = $(filter-out $(BUILD)/orchestrator/fleet.o,$(OBJS))
+UNIT_SRCS = $(sort $(wildcard tests/unit/test-*.c))
+UNITS	 = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FAKE_SRCS = $(sort $(wildcard tests/fakecloud/*.c))
+HDRS	 = $(wildcard orchestrator/*.h drivers/*.h tests/unit/*.h \
+	   tests/fakecloud/*.h)
+
+all: $(BUILD)/fleet $(BUILD)/fakecloud $(UNITS)
+
+$(BUILD)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(XCFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/fleet: $(OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
+
+$(BUILD)/fakecloud: $(FAKE_SRCS:%.c=$(BUILD)/%.o) $(LIBOBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(TLIBS)
+
+deps:
+	@sh tests/deps.sh $(DEB_PKGS)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/run.sh $(BUILD)
+
+asan-test: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined" all
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    sh tests/run.sh build-asan
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/demo.sh $(BUILD)
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/bench.sh $(BUILD)
+
+install: $(BUILD)/fleet
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/fleet/templates \
+	    $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BUILD)/fleet $(DESTDIR)$(PREFIX)/bin/fleet
+	install -m 0644 templates/*.yaml $(DESTDIR)$(PREFIX)/share/fleet/templates/
+	install -m 0644 fleet.yaml $(DESTDIR)$(PREFIX)/share/fleet/fleet.yaml.example
+	install -m 0644 docs/fleet.1 $(DESTDIR)$(PREFIX)/share/man/man1/fleet.1
+
+FUZZ_SRCS = $(sort $(wildcard tests/fuzz/fuzz-*.c))
+fuzz:
+	@mkdir -p build-fuzz
+	@for f in $(FUZZ_SRCS); do \
+	    n=$$(basename $$f .c); \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	        -Iorchestrator -Idrivers $(shell pkg-config --cflags $(PKGS)) \
+	        -o build-fuzz/$$n $$f $(filter-out orchestrator/fleet.c,$(SRCS)) \
+	        $(LIBS) || exit 1; \
+	    echo "built build-fuzz/$$n"; \
+	done
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+.PHONY: all deps test asan-test demo bench install fuzz clean

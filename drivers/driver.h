@@ -1,0 +1,138 @@
+/* driver.h: one interface for every provider (read this header second). */
+#ifndef DRIVER_H
+#define DRIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct fleet_config;
+struct fleet_template;
+struct provider_conf;
+
+/* Typed errors: retry and failover switch on these, never on text. */
+enum drv_err {
+	DRV_OK = 0,
+	DRV_ERR_AUTH,		/* bad or missing key */
+	DRV_ERR_CAPACITY,	/* nothing to rent that fits, try another */
+	DRV_ERR_QUOTA,		/* account limit or balance */
+	DRV_ERR_RATE_LIMITED,
+	DRV_ERR_NOT_FOUND,
+	DRV_ERR_TRANSIENT,	/* network, 5xx: retry later */
+	DRV_ERR_INVALID,	/* the request is wrong: do not retry */
+	DRV_ERR_UNSUPPORTED,	/* e.g. stop on a provider that cannot */
+};
+
+struct drv_error {
+	enum drv_err	 kind;
+	int		 http_status;	/* 0 if none */
+	char		 message[512];	/* the provider's own words */
+};
+
+/* Normalised instance states, shared with the state store. */
+enum inst_state {
+	INST_PENDING, INST_BOOTING, INST_RUNNING, INST_STOPPING,
+	INST_STOPPED, INST_TERMINATED, INST_FAILED, INST_UNKNOWN
+};
+
+struct drv_endpoint {
+	int		 port;		/* service port inside the instance */
+	char		*scheme;	/* "http", "https" or "tcp" */
+	char		*host;
+	int		 public_port;	/* where it is reachable */
+};
+
+struct drv_instance {
+	char		*id;		/* provider's id */
+	char		*name;		/* label: fleet-<deployment>-<n> */
+	enum inst_state	 state;
+	char		*gpu;
+	int		 gpu_count;
+	double		 price_per_hour;
+	char		*region;
+	struct drv_endpoint *endpoints;
+	int		 nendpoints;
+	char		*ssh_host;
+	int		 ssh_port;
+	int64_t		 created_at;	/* epoch seconds, 0 if unknown */
+};
+
+struct drv_offer {
+	char		*provider;
+	char		*offer_id;	/* provider's id for create */
+	char		*gpu;
+	int		 gpu_count;
+	int		 vram_gb;
+	double		 price_per_hour;
+	char		*region;
+	int		 available;	/* units available, -1 unknown */
+	int		 spot;
+};
+
+/* What a driver call may use: config, its key, where its API is. */
+struct drv_ctx {
+	const struct fleet_config	*conf;
+	const struct provider_conf	*pconf;	/* may be NULL */
+	const char			*api_key;	/* NULL if none */
+	const char			*base_url;
+	const char			*state_dir;
+};
+
+struct drv_create_req {
+	const struct fleet_template	*tmpl;
+	const char			*name;	/* label to give it */
+	const struct drv_offer		*offer;	/* NULL: driver chooses */
+	int				 spot;
+	double				 bid;
+};
+
+#define DRV_CAN_STOP	0x1	/* stop/start keep the instance */
+#define DRV_NEEDS_KEY	0x2	/* needs an API key */
+#define DRV_LOCAL	0x4	/* runs on this machine */
+
+struct fleet_driver {
+	const char	*name;
+	int		 flags;
+	const char	*key_env;	/* default api-key env var */
+	const char	*url_env;	/* env var overriding base_url */
+	const char	*default_url;
+
+	int	(*offers)(const struct drv_ctx *, const struct fleet_template *,
+		    struct drv_offer **, size_t *, struct drv_error *);
+	int	(*create)(const struct drv_ctx *, const struct drv_create_req *,
+		    struct drv_instance *, struct drv_error *);
+	int	(*get)(const struct drv_ctx *, const char *id,
+		    struct drv_instance *, struct drv_error *);
+	int	(*list)(const struct drv_ctx *, struct drv_instance **,
+		    size_t *, struct drv_error *);
+	int	(*stop)(const struct drv_ctx *, const char *id,
+		    struct drv_error *);
+	int	(*start)(const struct drv_ctx *, const char *id,
+		    struct drv_error *);
+	int	(*terminate)(const struct drv_ctx *, const char *id,
+		    struct drv_error *);
+};
+
+extern const struct fleet_driver *driver_table[];
+
+/* driver.c: lookup, context and result helpers. */
+const struct fleet_driver *driver_find(const char *);
+int	 driver_ctx_init(struct drv_ctx *, const struct fleet_driver *,
+	    const struct fleet_config *, const char *state_dir, char **cause);
+const char *drv_err_name(enum drv_err);
+const char *inst_state_name(enum inst_state);
+int	 inst_state_parse(const char *, enum inst_state *);
+int	 inst_state_bills(enum inst_state);
+int	 drv_error_set(struct drv_error *, enum drv_err, int http_status,
+	    const char *, ...) __attribute__((format(printf, 4, 5)));
+void	 drv_instance_clear(struct drv_instance *);
+void	 drv_instance_list_free(struct drv_instance *, size_t);
+void	 drv_offer_list_free(struct drv_offer *, size_t);
+char	*drv_instance_upstream(const struct drv_instance *,
+	    const struct fleet_template *);
+char	*drv_label(const char *deployment, int64_t instance_id);
+int	 drv_label_parse(const char *label, char **deployment,
+	    int64_t *instance_id);
+
+extern const struct fleet_driver driver_local;
+
+#endif

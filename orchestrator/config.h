@@ -1,0 +1,137 @@
+/* config.h: fleet.yaml and templates/*.yaml as structs. */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdint.h>
+
+enum idle_action { IDLE_ACTION_TERMINATE, IDLE_ACTION_STOP };
+
+/* One entry under `providers:` (runpod, lambda, vast, paperspace, local). */
+struct provider_conf {
+	char		*name;
+	int		 enabled;	/* default 1 */
+	char		*base_url;	/* NULL = the provider's default */
+	char		*api_key_env;	/* env var holding the key */
+	char		*ssh_key_name;	/* provider-side ssh key name */
+	char		*region;	/* preferred region, or NULL */
+	double		 max_price;	/* 0 = no provider-level cap */
+	int		 line;		/* where it was declared, 0 = default */
+};
+
+struct fleet_config {
+	char		*path;		/* file it came from, or NULL */
+
+	struct provider_conf *providers;
+	int		 nproviders;
+
+	struct {
+		int64_t		 idle_timeout;	/* seconds, 0 = off */
+		int64_t		 max_lifetime;	/* seconds, 0 = off */
+		enum idle_action idle_action;
+		double		 max_price;	/* $/h, 0 = no cap */
+	} defaults;
+
+	struct {
+		double		 daily_usd;	/* 0 = no cap */
+		double		 monthly_usd;
+	} budget;
+
+	struct {
+		char		*bind;		/* default 127.0.0.1 */
+		int		 shared_port;	/* default 7070 */
+		int		 port_min;	/* default 8900 */
+		int		 port_max;	/* default 8999 */
+		int64_t		 hold_timeout;	/* seconds, default 60 */
+		char		*token;		/* bearer token, or NULL */
+		int		 max_header_bytes;	/* default 65536 */
+	} proxy;
+
+	char		*state;		/* dir, or NULL = default */
+	char	       **template_dirs;	/* extra dirs searched first */
+	int		 ntemplate_dirs;
+};
+
+enum port_proto { PORT_HTTP, PORT_WS, PORT_TCP };
+
+struct tmpl_port {
+	int		 number;
+	enum port_proto	 proto;
+	int		 stable;	/* the one behind the stable URL */
+};
+
+enum health_kind { HEALTH_HTTP, HEALTH_TCP, HEALTH_WS, HEALTH_SSH };
+
+struct tmpl_health {
+	enum health_kind kind;
+	char		*path;		/* http/ws path, default "/" */
+	char		*command;	/* ssh command */
+	int		 port;		/* default: the stable port */
+	int64_t		 interval;	/* seconds between probes, def 2 */
+	int64_t		 timeout;	/* per probe, default 5 */
+	int64_t		 boot_timeout;	/* give up after, default 900 */
+};
+
+struct tmpl_env {
+	char		*key;
+	char		*value;
+};
+
+struct fleet_template {
+	char		*name;
+	char		*description;
+	char		*path;		/* file it came from */
+
+	struct {
+		int		 min_vram_gb;
+		char	       **models;	/* acceptable GPU models */
+		int		 nmodels;
+		int		 count;		/* default 1 */
+	} gpu;
+
+	char		*image;
+	char	       **args;
+	int		 nargs;
+	struct tmpl_env	*env;
+	int		 nenv;
+	int		 disk_gb;	/* default 50 */
+
+	struct tmpl_port *ports;
+	int		 nports;
+	struct tmpl_health health;
+
+	char	       **providers;	/* preference order, may be empty */
+	int		 nproviders;
+	double		 max_price;	/* 0 = config default */
+
+	int64_t		 idle_timeout;	/* -1 = config default */
+	int64_t		 max_lifetime;	/* -1 = config default */
+	int		 idle_action;	/* -1 = config default */
+	int		 idle_gpu_percent;	/* default 5 */
+	int		 wake_on_request;
+	int		 stable_port;	/* 0 = allocate */
+
+	struct {
+		char		*command;	/* {port} is substituted */
+		struct tmpl_env	*env;
+		int		 nenv;
+	} local;
+};
+
+/* config.c */
+struct fleet_config *config_load(const char *explicit_path, char **cause);
+struct fleet_config *config_load_file(const char *path, char **cause);
+struct fleet_config *config_default(void);
+void		 config_free(struct fleet_config *);
+const struct provider_conf *config_provider(const struct fleet_config *,
+		    const char *name);
+char		*config_find_path(const char *explicit_path);
+
+/* template.c */
+struct fleet_template *template_load_file(const char *path, char **cause);
+struct fleet_template *template_find(const struct fleet_config *,
+		    const char *name, char **cause);
+char	       **template_list_paths(const struct fleet_config *, int *n);
+void		 template_free(struct fleet_template *);
+const struct tmpl_port *template_stable_port(const struct fleet_template *);
+
+#endif
