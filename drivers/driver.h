@@ -126,6 +126,7 @@ int	 drv_error_set(struct drv_error *, enum drv_err, int http_status,
 	    const char *, ...) __attribute__((format(printf, 4, 5)));
 void	 drv_instance_clear(struct drv_instance *);
 void	 drv_instance_list_free(struct drv_instance *, size_t);
+void	 drv_offer_clear(struct drv_offer *);
 void	 drv_offer_list_free(struct drv_offer *, size_t);
 char	*drv_instance_upstream(const struct drv_instance *,
 	    const struct fleet_template *);

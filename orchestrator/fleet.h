@@ -21,6 +21,7 @@
 
 struct fleet_config;
 struct fleet_template;
+struct cmd_ctx;
 struct state;
 
 /* xmalloc.c: allocation that aborts on failure, never returns NULL. */
@@ -74,12 +75,30 @@ int	 is_tty(FILE *);
 int	 mkdir_p(const char *, int mode);
 char	*state_dir_default(void);
 
+/* deploy.c: provider work shared by up, down and (later) daemon jobs. */
+struct fleet_driver;
+struct drv_ctx;
+struct st_deployment;
+struct st_instance;
+int	 deploy_driver(struct cmd_ctx *, const char *provider,
+	    const struct fleet_driver **, struct drv_ctx *, char **cause);
+int	 deploy_resolve_id(struct cmd_ctx *, struct st_instance *,
+	    char **cause);
+int	 deploy_terminate(struct cmd_ctx *, const struct st_deployment *,
+	    struct st_instance *, const char *reason, char **cause);
+char	*deploy_stable_url(struct cmd_ctx *, const struct st_deployment *);
+
+/* health.c: one readiness probe of a template's health check. */
+int	 health_probe(const struct fleet_template *, const char *upstream,
+	    char **cause);
+
 /* cmd.c: command table entry and the context every command gets. */
 struct cmd_ctx {
 	const char		*config_path;	/* --config, or NULL */
 	int			 verbosity;
 	struct fleet_config	*conf;		/* loaded on demand */
 	struct state		*st;		/* opened on demand */
+	char			*state_dir;	/* where st lives */
 };
 
 struct cmd_entry {

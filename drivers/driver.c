@@ -1,0 +1,234 @@
+/* driver.c: the provider table and helpers every driver shares. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fleet.h"
+#include "config.h"
+#include "driver.h"
+
+const struct fleet_driver *driver_table[] = {
+	&driver_local,
+	NULL
+};
+
+static const char *drv_err_names[] = {
+	"ok", "auth", "capacity", "quota", "rate_limited", "not_found",
+	"transient", "invalid", "unsupported"
+};
+
+static const char *inst_state_names[] = {
+	"pending", "booting", "running", "stopping", "stopped", "terminated",
+	"failed", "unknown"
+};
+
+const struct fleet_driver *
+driver_find(const char *name)
+{
+	const struct fleet_driver	**d;
+
+	for (d = driver_table; *d != NULL; d++)
+		if (strcmp((*d)->name, name) == 0)
+			return (*d);
+	return (NULL);
+}
+
+/*
+ * Fill a driver context from the config and environment: base URL from
+ * the provider's env override, else fleet.yaml, else the default; the key
+ * from the configured env var. A driver that needs a key and has none is
+ * a usage error the caller reports.
+ */
+int
+driver_ctx_init(struct drv_ctx *ctx, const struct fleet_driver *drv,
+    const struct fleet_config *conf, const char *state_dir, char **cause)
+{
+	const struct provider_conf	*pc;
+	const char			*env, *v;
+
+	memset(ctx, 0, sizeof *ctx);
+	ctx->conf = conf;
+	ctx->state_dir = state_dir;
+	pc = conf != NULL ? config_provider(conf, drv->name) : NULL;
+	ctx->pconf = pc;
+	if (pc != NULL && !pc->enabled) {
+		*cause = xprintf("provider %s is disabled in %s", drv->name,
+		    conf->path != NULL ? conf->path : "the configuration");
+		return (-1);
+	}
+	ctx->base_url = drv->default_url;
+	if (pc != NULL && pc->base_url != NULL)
+		ctx->base_url = pc->base_url;
+	if (drv->url_env != NULL && (v = getenv(drv->url_env)) != NULL &&
+	    *v != '\0')
+		ctx->base_url = v;
+	env = pc != NULL && pc->api_key_env != NULL ? pc->api_key_env :
+	    drv->key_env;
+	if (env != NULL && (v = getenv(env)) != NULL && *v != '\0') {
+		ctx->api_key = v;
+		log_add_secret(v);
+	}
+	if ((drv->flags & DRV_NEEDS_KEY) && ctx->api_key == NULL) {
+		*cause = xprintf("provider %s: no API key: set %s", drv->name,
+		    env != NULL ? env : "its api_key_env");
+		return (-1);
+	}
+	return (0);
+}
+
+const char *
+drv_err_name(enum drv_err e)
+{
+	if ((size_t)e >= nitems(drv_err_names))
+		return ("unknown");
+	return (drv_err_names[e]);
+}
+
+const char *
+inst_state_name(enum inst_state s)
+{
+	if ((size_t)s >= nitems(inst_state_names))
+		return ("unknown");
+	return (inst_state_names[s]);
+}
+
+int
+inst_state_parse(const char *s, enum inst_state *out)
+{
+	size_t	i;
+
+	for (i = 0; i < nitems(inst_state_names); i++) {
+		if (strcmp(s, inst_state_names[i]) == 0) {
+			*out = (enum inst_state)i;
+			return (0);
+		}
+	}
+	return (-1);
+}
+
+/* States in which the provider charges the hourly rate. */
+int
+inst_state_bills(enum inst_state s)
+{
+	return (s == INST_BOOTING || s == INST_RUNNING || s == INST_STOPPING);
+}
+
+/* Set a typed error with the provider's message; returns -1 for chaining. */
+int
+drv_error_set(struct drv_error *err, enum drv_err kind, int http_status,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg, *clean;
+
+	if (err == NULL)
+		return (-1);
+	err->kind = kind;
+	err->http_status = http_status;
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	clean = log_redact(msg);
+	snprintf(err->message, sizeof err->message, "%s", clean);
+	free(clean);
+	free(msg);
+	return (-1);
+}
+
+void
+drv_instance_clear(struct drv_instance *in)
+{
+	int	i;
+
+	free(in->id);
+	free(in->name);
+	free(in->gpu);
+	free(in->region);
+	for (i = 0; i < in->nendpoints; i++) {
+		free(in->endpoints[i].scheme);
+		free(in->endpoints[i].host);
+	}
+	free(in->endpoints);
+	free(in->ssh_host);
+	memset(in, 0, sizeof *in);
+}
+
+void
+drv_instance_list_free(struct drv_instance *in, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		drv_instance_clear(&in[i]);
+	free(in);
+}
+
+void
+drv_offer_clear(struct drv_offer *o)
+{
+	free(o->provider);
+	free(o->offer_id);
+	free(o->gpu);
+	free(o->region);
+	memset(o, 0, sizeof *o);
+}
+
+void
+drv_offer_list_free(struct drv_offer *o, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		drv_offer_clear(&o[i]);
+	free(o);
+}
+
+/* The upstream URL for the template's stable port, or NULL if unknown. */
+char *
+drv_instance_upstream(const struct drv_instance *in,
+    const struct fleet_template *t)
+{
+	const struct tmpl_port	*sp = template_stable_port(t);
+	const struct drv_endpoint *e;
+	int			 i;
+
+	for (i = 0; i < in->nendpoints; i++) {
+		e = &in->endpoints[i];
+		/* Port 0: the driver serves one port, whatever its number. */
+		if (sp != NULL && e->port != 0 && e->port != sp->number)
+			continue;
+		return (xprintf("%s://%s:%d", e->scheme, e->host,
+		    e->public_port));
+	}
+	return (NULL);
+}
+
+/* Every instance fleet creates is named fleet-<deployment>-<instance id>. */
+char *
+drv_label(const char *deployment, int64_t instance_id)
+{
+	return (xprintf("fleet-%s-%lld", deployment, (long long)instance_id));
+}
+
+int
+drv_label_parse(const char *label, char **deployment, int64_t *instance_id)
+{
+	const char	*dash, *p;
+	char		*end;
+	long long	 id;
+
+	if (strncmp(label, "fleet-", 6) != 0)
+		return (-1);
+	if ((dash = strrchr(label, '-')) == NULL || dash < label + 7)
+		return (-1);
+	for (p = dash + 1; *p != '\0'; p++)
+		if (*p < '0' || *p > '9')
+			return (-1);
+	id = strtoll(dash + 1, &end, 10);
+	if (dash[1] == '\0' || *end != '\0' || id <= 0)
+		return (-1);
+	*deployment = xstrndup(label + 6, dash - (label + 6));
+	*instance_id = id;
+	return (0);
+}

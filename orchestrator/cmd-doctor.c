@@ -1,0 +1,167 @@
+/* cmd-doctor.c: `fleet doctor`: config, state, keys, provider reachability. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "fleet.h"
+#include "config.h"
+#include "driver.h"
+#include "http.h"
+#include "state.h"
+
+static int cmd_doctor_exec(struct cmd_ctx *, int, char **);
+
+const struct cmd_entry cmd_doctor_entry = {
+	"doctor",
+	"[--json] [--offline]",
+	"check config, state, API keys and provider reachability",
+	"Checks that the configuration and templates load, the state store\n"
+	"opens, which providers have keys (never printing them), and that each\n"
+	"enabled provider's API answers. Exit 0 when nothing is wrong, 1 when a\n"
+	"check failed, 2 when the configuration itself does not load.\n\n"
+	"  --offline   skip the network checks\n"
+	"  --json      one JSON object of checks\n",
+	cmd_doctor_exec,
+	0
+};
+
+struct doctor {
+	cJSON	*checks;
+	int	 json;
+	int	 failed;
+};
+
+static void
+doctor_report(struct doctor *d, const char *what, const char *status,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* One check: status is ok, warn or fail. */
+static void
+doctor_report(struct doctor *d, const char *what, const char *status,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+	cJSON	*o;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (strcmp(status, "fail") == 0)
+		d->failed = 1;
+	if (d->json) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "check", what);
+		cJSON_AddStringToObject(o, "status", status);
+		cJSON_AddStringToObject(o, "detail", msg);
+		cJSON_AddItemToArray(d->checks, o);
+	} else
+		printf("%-5s %-18s %s\n", status, what, msg);
+	free(msg);
+}
+
+/* Any HTTP answer from the base URL means the API is reachable. */
+static void
+doctor_reach(struct doctor *d, const struct fleet_driver *drv,
+    const struct drv_ctx *dctx)
+{
+	struct http_request	 req;
+	struct http_response	 resp;
+	char			*cause = NULL, *what;
+
+	memset(&req, 0, sizeof req);
+	req.url = dctx->base_url;
+	req.connect_timeout_ms = 3000;
+	req.timeout_ms = 5000;
+	what = xprintf("%s api", drv->name);
+	if (http_do(&req, &resp, &cause) == 0)
+		doctor_report(d, what, "ok", "%s answered HTTP %ld",
+		    dctx->base_url, resp.status);
+	else
+		doctor_report(d, what, "fail", "%s", cause);
+	http_response_free(&resp);
+	free(cause);
+	free(what);
+}
+
+static void
+doctor_providers(struct doctor *d, struct cmd_ctx *ctx, int offline)
+{
+	const struct fleet_driver	**dp;
+	struct drv_ctx			  dctx;
+	char				 *cause = NULL;
+
+	for (dp = driver_table; *dp != NULL; dp++) {
+		if (driver_ctx_init(&dctx, *dp, ctx->conf, ctx->state_dir,
+		    &cause) != 0) {
+			doctor_report(d, (*dp)->name, "warn", "%s", cause);
+			free(cause);
+			cause = NULL;
+			continue;
+		}
+		if ((*dp)->flags & DRV_LOCAL) {
+			doctor_report(d, (*dp)->name, "ok", "runs template "
+			    "commands on this machine via %s",
+			    access("/bin/sh", X_OK) == 0 ? "/bin/sh" :
+			    "(no /bin/sh!)");
+			continue;
+		}
+		doctor_report(d, (*dp)->name, "ok", "key set, API at %s",
+		    dctx.base_url);
+		if (!offline)
+			doctor_reach(d, *dp, &dctx);
+	}
+}
+
+static int
+cmd_doctor_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "offline", no_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct doctor	 d;
+	char		*txt, **paths;
+	int		 ch, rc, n, i, offline = 0;
+
+	memset(&d, 0, sizeof d);
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (ch == 'j')
+			d.json = 1;
+		else if (ch == 'o')
+			offline = 1;
+		else
+			return (cmd_usage_error(&cmd_doctor_entry,
+			    "bad option"));
+	}
+	if ((rc = cmd_load_config(ctx)) != 0)
+		return (rc);
+	d.checks = cJSON_CreateArray();
+	doctor_report(&d, "config", "ok", "%s", ctx->conf->path != NULL ?
+	    ctx->conf->path : "no file: built-in defaults");
+	paths = template_list_paths(ctx->conf, &n);
+	doctor_report(&d, "templates", n > 0 ? "ok" : "warn", "%d found", n);
+	for (i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+	if (cmd_open_state(ctx) != 0)
+		doctor_report(&d, "state", "fail", "cannot open (see above)");
+	else
+		doctor_report(&d, "state", "ok", "%s (schema %d)",
+		    state_path(ctx->st), state_schema_version(ctx->st));
+	doctor_providers(&d, ctx, offline);
+	doctor_report(&d, "daemon", "warn", "no `fleet daemon` in this "
+	    "build: stable URLs are recorded, not yet proxied");
+	if (d.json) {
+		txt = cJSON_Print(d.checks);
+		printf("%s\n", txt);
+		free(txt);
+	}
+	cJSON_Delete(d.checks);
+	return (d.failed ? FLEET_EXIT_FAIL : FLEET_EXIT_OK);
+}

@@ -1,0 +1,150 @@
+/* cmd-ls.c: `fleet ls`: every deployment, its state, price and spend. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "fleet.h"
+#include "driver.h"
+#include "state.h"
+
+static int cmd_ls_exec(struct cmd_ctx *, int, char **);
+
+const struct cmd_entry cmd_ls_entry = {
+	"ls",
+	"[--all] [--json]",
+	"list deployments: provider, GPU, state, uptime, $/h, spend, URL",
+	"Lists deployments that are up or have a live instance, from the state\n"
+	"store (no provider calls, so it is fast and works offline).\n\n"
+	"  --all    include deployments that are down\n"
+	"  --json   one JSON array; keys: name, provider, state, gpu,\n"
+	"           price_per_hour, stable_url, upstream, created_at,\n"
+	"           spent_usd (plus desired, instance, uptime_seconds)\n",
+	cmd_ls_exec,
+	0
+};
+
+/* One deployment and its live instance as a JSON object. */
+static cJSON *
+ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
+    const struct st_instance *in, int has, int64_t now)
+{
+	cJSON	*o = cJSON_CreateObject();
+	char	*url = deploy_stable_url(ctx, d), *ts;
+
+	cJSON_AddStringToObject(o, "name", d->name);
+	cJSON_AddStringToObject(o, "template", d->template_name);
+	cJSON_AddStringToObject(o, "desired", d->desired);
+	if (has) {
+		cJSON_AddStringToObject(o, "provider", in->provider);
+		cJSON_AddStringToObject(o, "instance", in->provider_id != NULL ?
+		    in->provider_id : in->label);
+		cJSON_AddStringToObject(o, "state", inst_state_name(in->state));
+		if (in->gpu != NULL)
+			cJSON_AddStringToObject(o, "gpu", in->gpu);
+		else
+			cJSON_AddNullToObject(o, "gpu");
+		cJSON_AddNumberToObject(o, "price_per_hour",
+		    in->price_per_hour);
+		if (in->upstream != NULL)
+			cJSON_AddStringToObject(o, "upstream", in->upstream);
+		else
+			cJSON_AddNullToObject(o, "upstream");
+		cJSON_AddNumberToObject(o, "uptime_seconds",
+		    (double)(now - in->created_at));
+	} else {
+		cJSON_AddNullToObject(o, "provider");
+		cJSON_AddNullToObject(o, "instance");
+		cJSON_AddStringToObject(o, "state", "down");
+		cJSON_AddNullToObject(o, "gpu");
+		cJSON_AddNumberToObject(o, "price_per_hour", 0);
+		cJSON_AddNullToObject(o, "upstream");
+		cJSON_AddNumberToObject(o, "uptime_seconds", 0);
+	}
+	cJSON_AddStringToObject(o, "stable_url", url);
+	ts = format_time(d->created_at);
+	cJSON_AddStringToObject(o, "created_at", ts);
+	cJSON_AddNumberToObject(o, "spent_usd",
+	    state_spent_deployment(ctx->st, d->id, now));
+	free(ts);
+	free(url);
+	return (o);
+}
+
+static void
+ls_row(struct cmd_ctx *ctx, const struct st_deployment *d,
+    const struct st_instance *in, int has, int64_t now)
+{
+	char	*url = deploy_stable_url(ctx, d), *up, *spent;
+
+	up = has ? format_duration(now - in->created_at) : xstrdup("-");
+	spent = format_money(state_spent_deployment(ctx->st, d->id, now));
+	printf("%-20s %-10s %-12s %-10s %-8s %7.2f %9s  %s\n", d->name,
+	    has ? in->provider : "-", has && in->gpu != NULL ? in->gpu : "-",
+	    has ? inst_state_name(in->state) : "down", up,
+	    has ? in->price_per_hour : 0.0, spent, url);
+	free(up);
+	free(spent);
+	free(url);
+}
+
+static int
+cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct st_deployment	*deps;
+	struct st_instance	 in;
+	cJSON			*arr = NULL;
+	char			*cause = NULL, *txt;
+	int			 ch, n, i, has, rc, all = 0, json = 0;
+	int64_t			 now = now_wall();
+
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (ch == 'a')
+			all = 1;
+		else if (ch == 'j')
+			json = 1;
+		else
+			return (cmd_usage_error(&cmd_ls_entry, "bad option"));
+	}
+	if (optind != argc)
+		return (cmd_usage_error(&cmd_ls_entry, "no arguments expected"));
+	if ((rc = cmd_open_state(ctx)) != 0)
+		return (rc);
+	if (state_deployment_list(ctx->st, &deps, &n, &cause) != 0) {
+		fprintf(stderr, "fleet ls: %s\n", cause);
+		free(cause);
+		return (FLEET_EXIT_FAIL);
+	}
+	if (json)
+		arr = cJSON_CreateArray();
+	else
+		printf("%-20s %-10s %-12s %-10s %-8s %7s %9s  %s\n", "NAME",
+		    "PROVIDER", "GPU", "STATE", "UPTIME", "$/h", "SPENT", "URL");
+	for (i = 0; i < n; i++) {
+		has = state_instance_current(ctx->st, deps[i].id, &in,
+		    NULL) == 1;
+		if (has || all || strcmp(deps[i].desired, "up") == 0) {
+			if (json)
+				cJSON_AddItemToArray(arr, ls_json(ctx,
+				    &deps[i], &in, has, now));
+			else
+				ls_row(ctx, &deps[i], &in, has, now);
+		}
+		st_instance_clear(&in);
+	}
+	if (json) {
+		txt = cJSON_Print(arr);
+		printf("%s\n", txt);
+		free(txt);
+		cJSON_Delete(arr);
+	}
+	st_deployment_list_free(deps, n);
+	return (FLEET_EXIT_OK);
+}

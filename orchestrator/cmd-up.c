@@ -1,0 +1,622 @@
+/* cmd-up.c: `fleet up TEMPLATE`: rent, wait healthy, record, print the URL. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fleet.h"
+#include "config.h"
+#include "driver.h"
+#include "state.h"
+
+static int cmd_up_exec(struct cmd_ctx *, int, char **);
+
+const struct cmd_entry cmd_up_entry = {
+	"up",
+	"TEMPLATE [--name NAME] [--provider P] [--max-price USD] "
+	    "[--idle DUR] [--max-lifetime DUR] [--no-idle-kill] "
+	    "[--timeout DUR]",
+	"rent an instance for TEMPLATE, wait until healthy, print its URL",
+	"Picks a provider (--provider, else the template's preference, else\n"
+	"local), records the intent in state before calling the provider,\n"
+	"creates the instance, waits for the health check and prints the\n"
+	"stable URL. An instance that does not become healthy within the\n"
+	"template's boot timeout (or --timeout) is terminated, not left\n"
+	"billing. Ctrl-C while waiting terminates it too.\n\n"
+	"  --name NAME          deployment name (default: the template name)\n"
+	"  --provider P         provider to rent from (e.g. local)\n"
+	"  --max-price USD      refuse offers above this price per hour\n"
+	"  --idle DUR           idle timeout (e.g. 20m) for the watchdog\n"
+	"  --max-lifetime DUR   hard lifetime limit\n"
+	"  --no-idle-kill       disable the idle kill (needs --max-lifetime)\n"
+	"  --timeout DUR        boot timeout, overriding the template's\n",
+	cmd_up_exec,
+	0
+};
+
+struct up_opts {
+	const char	*tmpl_name;
+	const char	*name;
+	const char	*provider;
+	double		 max_price;
+	int64_t		 idle;		/* -1 = unset */
+	int64_t		 lifetime;	/* -1 = unset */
+	int64_t		 timeout;	/* -1 = unset */
+	int		 no_idle_kill;
+};
+
+/* Progress: stage lines with elapsed time; a live waiting line on a TTY. */
+struct up_progress {
+	int64_t		 t0;
+	int		 tty;
+	int		 live;		/* a waiting line is on screen */
+};
+
+static volatile sig_atomic_t up_interrupted;
+
+static void
+up_sigint(int sig __unused)
+{
+	up_interrupted = 1;
+	signal(SIGINT, SIG_DFL);	/* a second Ctrl-C kills at once */
+	signal(SIGTERM, SIG_DFL);
+}
+
+static void
+up_stage(struct up_progress *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+up_stage(struct up_progress *p, const char *fmt, ...)
+{
+	va_list	 ap;
+	double	 el = (now_mono_ms() - p->t0) / 1000.0;
+
+	if (p->live)
+		fputs("\r\033[K", stderr);
+	p->live = 0;
+	fprintf(stderr, "[%6.1fs] ", el);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void
+up_waiting(struct up_progress *p, const char *what)
+{
+	if (!p->tty)
+		return;
+	fprintf(stderr, "\r\033[K[%6.1fs] waiting: %s",
+	    (now_mono_ms() - p->t0) / 1000.0, what);
+	p->live = 1;
+}
+
+static int
+up_parse(int argc, char **argv, struct up_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "provider", required_argument, NULL, 'p' },
+		{ "max-price", required_argument, NULL, 'm' },
+		{ "idle", required_argument, NULL, 'i' },
+		{ "max-lifetime", required_argument, NULL, 'l' },
+		{ "no-idle-kill", no_argument, NULL, 'K' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char	*cause = NULL;
+	int	 ch;
+
+	memset(o, 0, sizeof *o);
+	o->idle = o->lifetime = o->timeout = -1;
+	while ((ch = getopt_long(argc, argv, "n:p:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			o->name = optarg;
+			break;
+		case 'p':
+			o->provider = optarg;
+			break;
+		case 'm':
+			if (parse_money(optarg, &o->max_price, &cause) != 0)
+				goto bad;
+			break;
+		case 'i':
+			if (parse_duration(optarg, &o->idle, &cause) != 0)
+				goto bad;
+			break;
+		case 'l':
+			if (parse_duration(optarg, &o->lifetime, &cause) != 0)
+				goto bad;
+			break;
+		case 't':
+			if (parse_duration(optarg, &o->timeout, &cause) != 0)
+				goto bad;
+			break;
+		case 'K':
+			o->no_idle_kill = 1;
+			break;
+		default:
+			return (cmd_usage_error(&cmd_up_entry, "bad option"));
+		}
+	}
+	if (optind != argc - 1)
+		return (cmd_usage_error(&cmd_up_entry, "need one TEMPLATE"));
+	o->tmpl_name = argv[optind];
+	if (o->name == NULL)
+		o->name = o->tmpl_name;
+	if (!name_is_valid(o->name))
+		return (cmd_usage_error(&cmd_up_entry, "invalid name '%s': use "
+		    "lowercase letters, digits, '.' and '-'", o->name));
+	if (o->no_idle_kill && o->lifetime <= 0)
+		return (cmd_usage_error(&cmd_up_entry, "--no-idle-kill needs "
+		    "--max-lifetime, so nothing can bill forever"));
+	return (0);
+bad:
+	fprintf(stderr, "fleet up: %s\n", cause);
+	free(cause);
+	return (FLEET_EXIT_USAGE);
+}
+
+/* --provider, else the first template preference this build has, else local. */
+static const char *
+up_choose_provider(const struct up_opts *o, const struct fleet_template *t,
+    char **cause)
+{
+	int	i;
+
+	if (o->provider != NULL)
+		return (o->provider);
+	for (i = 0; i < t->nproviders; i++)
+		if (driver_find(t->providers[i]) != NULL)
+			return (t->providers[i]);
+	if (t->local.command != NULL)
+		return ("local");
+	*cause = xprintf("no provider in this build can run %s (it asks "
+	    "for %s%s); use --provider", t->name, t->nproviders > 0 ?
+	    t->providers[0] : "a GPU", t->nproviders > 1 ? ", ..." : "");
+	return (NULL);
+}
+
+/* The stable port: kept from before, else the template's, else allocated. */
+static int
+up_stable_port(struct cmd_ctx *ctx, const struct fleet_template *t,
+    struct st_deployment *dep, char **cause)
+{
+	const struct fleet_config	*c = ctx->conf;
+	struct st_deployment		*all;
+	int				 n, i, taken = 0;
+
+	if (dep->stable_port != 0)
+		return (0);
+	/* The template's port belongs to the deployment named after it. */
+	if (t->stable_port == 0 || strcmp(dep->name, t->name) != 0)
+		return (state_port_allocate(ctx->st, c->proxy.port_min,
+		    c->proxy.port_max, c->proxy.bind, &dep->stable_port,
+		    cause));
+	if (state_deployment_list(ctx->st, &all, &n, cause) != 0)
+		return (-1);
+	for (i = 0; i < n; i++)
+		if (all[i].stable_port == t->stable_port)
+			taken = 1;
+	st_deployment_list_free(all, n);
+	if (taken || !port_is_free(c->proxy.bind, t->stable_port)) {
+		*cause = xprintf("stable port %d of template %s is in use%s; "
+		    "use --name to deploy it under another name or free the "
+		    "port", t->stable_port, t->name, taken ?
+		    " by another deployment" : " by another program");
+		return (-1);
+	}
+	dep->stable_port = t->stable_port;
+	return (0);
+}
+
+static void
+up_policy(struct cmd_ctx *ctx, const struct up_opts *o,
+    const struct fleet_template *t, struct st_deployment *dep)
+{
+	const struct fleet_config	*c = ctx->conf;
+
+	dep->idle_timeout = o->idle >= 0 ? o->idle : t->idle_timeout >= 0 ?
+	    t->idle_timeout : c->defaults.idle_timeout;
+	if (o->no_idle_kill)
+		dep->idle_timeout = 0;
+	dep->max_lifetime = o->lifetime >= 0 ? o->lifetime :
+	    t->max_lifetime >= 0 ? t->max_lifetime : c->defaults.max_lifetime;
+	dep->idle_action = t->idle_action >= 0 ? t->idle_action :
+	    (int)c->defaults.idle_action;
+}
+
+/* Copy what the driver reports into the instance row. */
+static int
+up_record(struct cmd_ctx *ctx, const struct fleet_template *t,
+    struct st_instance *in, const struct drv_instance *di, char **cause)
+{
+	free(in->gpu);
+	in->gpu = di->gpu != NULL ? xstrdup(di->gpu) : NULL;
+	in->price_per_hour = di->price_per_hour;
+	free(in->upstream);
+	in->upstream = drv_instance_upstream(di, t);
+	free(in->ssh_host);
+	in->ssh_host = di->ssh_host != NULL ? xstrdup(di->ssh_host) : NULL;
+	in->ssh_port = di->ssh_port;
+	if (state_instance_update(ctx->st, in, cause) != 0)
+		return (-1);
+	if (in->state != di->state) {
+		if (state_instance_set_state(ctx->st, in->id, di->state,
+		    cause) != 0)
+			return (-1);
+		in->state = di->state;
+	}
+	return (0);
+}
+
+static void
+up_sleep_ms(int64_t ms)
+{
+	struct timespec	ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Poll the driver and the health check on a backoff schedule until the
+ * instance is healthy, fails, or the boot timeout passes.
+ */
+static int
+up_wait(struct cmd_ctx *ctx, const struct fleet_template *t,
+    const struct fleet_driver *drv, const struct drv_ctx *dctx,
+    struct st_instance *in, int64_t timeout, struct up_progress *p,
+    char **cause)
+{
+	struct drv_instance	 di;
+	struct drv_error	 err;
+	int64_t			 deadline, delay = 200;
+	int64_t			 cap = t->health.interval > 0 ?
+				    t->health.interval * 1000 : 2000;
+	enum inst_state		 last = in->state;
+	int			 port_seen = 0;
+	char			*why = NULL;
+
+	deadline = now_mono_ms() + timeout * 1000;
+	while (!up_interrupted) {
+		memset(&err, 0, sizeof err);
+		if (drv->get(dctx, in->provider_id, &di, &err) != 0) {
+			if (err.kind != DRV_ERR_TRANSIENT &&
+			    err.kind != DRV_ERR_RATE_LIMITED) {
+				*cause = xprintf("%s: %s", drv->name,
+				    err.message);
+				return (-1);
+			}
+			free(why);
+			why = xstrdup(err.message);
+		} else {
+			if (up_record(ctx, t, in, &di, cause) != 0) {
+				drv_instance_clear(&di);
+				return (-1);
+			}
+			drv_instance_clear(&di);
+			if (in->state != last && in->state == INST_BOOTING)
+				up_stage(p, "booting");
+			last = in->state;
+			if (in->state == INST_FAILED ||
+			    in->state == INST_TERMINATED) {
+				*cause = xprintf("%s: instance %s is %s",
+				    drv->name, in->provider_id,
+				    inst_state_name(in->state));
+				free(why);
+				return (-1);
+			}
+			if (in->state == INST_RUNNING && in->upstream != NULL) {
+				if (!port_seen)
+					up_stage(p, "port open: %s",
+					    in->upstream);
+				port_seen = 1;
+				free(why);
+				why = NULL;
+				if (health_probe(t, in->upstream, &why) == 0)
+					return (0);
+			}
+		}
+		if (now_mono_ms() >= deadline)
+			break;
+		up_waiting(p, why != NULL ? why : inst_state_name(in->state));
+		up_sleep_ms(delay);
+		delay = delay * 3 / 2 > cap ? cap : delay * 3 / 2;
+	}
+	if (up_interrupted)
+		*cause = xstrdup("interrupted");
+	else {
+		char *d = format_duration(timeout);
+		*cause = xprintf("not healthy after %s (last: %s)", d,
+		    why != NULL ? why : inst_state_name(in->state));
+		free(d);
+	}
+	free(why);
+	return (-1);
+}
+
+/*
+ * An existing deployment with a live instance: healthy means nothing to
+ * do; anything else is left for the user to finish, never doubled.
+ */
+static int
+up_existing(struct cmd_ctx *ctx, const struct fleet_template *t,
+    const struct st_deployment *dep, int *done)
+{
+	struct st_instance	 in;
+	char			*cause = NULL, *url;
+	int			 r;
+
+	*done = 0;
+	if ((r = state_instance_current(ctx->st, dep->id, &in, &cause)) < 0) {
+		fprintf(stderr, "fleet up: %s\n", cause);
+		free(cause);
+		return (FLEET_EXIT_FAIL);
+	}
+	if (r == 0)
+		return (0);
+	*done = 1;
+	if (in.state == INST_RUNNING && in.upstream != NULL &&
+	    health_probe(t, in.upstream, &cause) == 0) {
+		url = deploy_stable_url(ctx, dep);
+		printf("%s is already up on %s: %s\n", dep->name, in.provider,
+		    url);
+		free(url);
+		st_instance_clear(&in);
+		return (FLEET_EXIT_OK);
+	}
+	fprintf(stderr, "fleet up: %s already has instance %s (%s, %s); run "
+	    "`fleet down %s` first\n", dep->name, in.label, in.provider,
+	    inst_state_name(in.state), dep->name);
+	free(cause);
+	st_instance_clear(&in);
+	return (FLEET_EXIT_FAIL);
+}
+
+/* The cheapest offer within the price cap (--max-price, template, config). */
+static int
+up_offer(struct cmd_ctx *ctx, const struct up_opts *o,
+    const struct fleet_template *t, const struct fleet_driver *drv,
+    const struct drv_ctx *dctx, struct drv_offer *out, char **cause)
+{
+	struct drv_offer	*offers;
+	struct drv_error	 err;
+	size_t			 n, i, best = (size_t)-1, cheapest = 0;
+	double			 cap;
+
+	cap = o->max_price > 0 ? o->max_price : t->max_price > 0 ?
+	    t->max_price : ctx->conf->defaults.max_price;
+	memset(&err, 0, sizeof err);
+	if (drv->offers(dctx, t, &offers, &n, &err) != 0) {
+		*cause = xprintf("%s: %s (%s)", drv->name, err.message,
+		    drv_err_name(err.kind));
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		if (offers[i].price_per_hour < offers[cheapest].price_per_hour)
+			cheapest = i;
+		if (cap > 0 && offers[i].price_per_hour > cap)
+			continue;
+		if (best == (size_t)-1 ||
+		    offers[i].price_per_hour < offers[best].price_per_hour)
+			best = i;
+	}
+	if (best == (size_t)-1) {
+		if (n == 0)
+			*cause = xprintf("%s has no offer for %s", drv->name,
+			    t->name);
+		else
+			*cause = xprintf("%s has no offer for %s at or under "
+			    "$%.2f/h (cheapest: %s at $%.2f/h)", drv->name,
+			    t->name, cap, offers[cheapest].gpu,
+			    offers[cheapest].price_per_hour);
+		drv_offer_list_free(offers, n);
+		return (-1);
+	}
+	*out = offers[best];
+	memset(&offers[best], 0, sizeof offers[best]);
+	drv_offer_list_free(offers, n);
+	return (0);
+}
+
+/* Write the deployment (desired up) and the instance intent. */
+static int
+up_intent(struct cmd_ctx *ctx, const struct up_opts *o,
+    const struct fleet_template *t, const char *provider,
+    struct st_deployment *dep, struct st_instance *in, char **cause)
+{
+	if (state_begin(ctx->st, cause) != 0)
+		return (-1);
+	free(dep->name);
+	dep->name = xstrdup(o->name);
+	if (up_stable_port(ctx, t, dep, cause) != 0)
+		goto fail;
+	free(dep->template_name);
+	dep->template_name = xstrdup(t->name);
+	free(dep->desired);
+	dep->desired = xstrdup("up");
+	up_policy(ctx, o, t, dep);
+	if (state_deployment_upsert(ctx->st, dep, cause) != 0)
+		goto fail;
+	if (state_commit(ctx->st, cause) != 0)
+		return (-1);
+	return (state_instance_intent(ctx->st, dep->id, provider, dep->name,
+	    in, cause));
+fail:
+	state_rollback(ctx->st);
+	return (-1);
+}
+
+/*
+ * Fault injection for the crash-safety tests: FLEET_TEST_CRASH names a
+ * point at which `fleet up` kills itself as `kill -9` would.
+ */
+static void
+up_crash_point(const char *point)
+{
+	const char	*v = getenv("FLEET_TEST_CRASH");
+
+	if (v != NULL && strcmp(v, point) == 0)
+		raise(SIGKILL);
+}
+
+/* Create at the provider and write the provider id straight after. */
+static int
+up_create(struct cmd_ctx *ctx, const struct fleet_template *t,
+    const struct fleet_driver *drv, const struct drv_ctx *dctx,
+    const struct drv_offer *offer, struct st_instance *in, char **cause)
+{
+	struct drv_create_req	 req;
+	struct drv_instance	 di;
+	struct drv_error	 err;
+
+	memset(&req, 0, sizeof req);
+	memset(&err, 0, sizeof err);
+	req.tmpl = t;
+	req.name = in->label;
+	req.offer = offer;
+	up_crash_point("after-intent");
+	if (drv->create(dctx, &req, &di, &err) != 0) {
+		*cause = xprintf("%s: %s (%s)", drv->name, err.message,
+		    drv_err_name(err.kind));
+		state_instance_set_state(ctx->st, in->id, INST_FAILED, NULL);
+		return (-1);
+	}
+	up_crash_point("after-create");
+	in->provider_id = xstrdup(di.id);
+	if (state_instance_set_provider_id(ctx->st, in->id, di.id,
+	    cause) != 0 || up_record(ctx, t, in, &di, cause) != 0) {
+		drv_instance_clear(&di);
+		return (-1);
+	}
+	drv_instance_clear(&di);
+	return (0);
+}
+
+/* Boot failed or was interrupted: terminate so nothing keeps billing. */
+static void
+up_abort(struct cmd_ctx *ctx, const struct st_deployment *dep,
+    struct st_instance *in, const char *why)
+{
+	char	*cause = NULL;
+
+	state_event(ctx->st, dep->name, "up-failed", "%s", why);
+	if (deploy_terminate(ctx, dep, in, "boot failed", &cause) != 0) {
+		fprintf(stderr, "fleet up: could not terminate %s: %s\n"
+		    "fleet up: it stays in state; retry with `fleet down %s`\n",
+		    in->label, cause, dep->name);
+		free(cause);
+		return;
+	}
+	state_deployment_set_desired(ctx->st, dep->id, "down", NULL);
+	fprintf(stderr, "fleet up: terminated %s\n", in->label);
+}
+
+static int
+up_run(struct cmd_ctx *ctx, const struct up_opts *o,
+    const struct fleet_template *t, const char *provider)
+{
+	const struct fleet_driver	*drv;
+	struct drv_ctx			 dctx;
+	struct st_deployment		 dep;
+	struct st_instance		 in;
+	struct drv_offer		 offer;
+	struct up_progress		 p = { now_mono_ms(), is_tty(stderr), 0 };
+	char				*cause = NULL, *url;
+	int				 r, done, rc = FLEET_EXIT_FAIL;
+	int64_t				 timeout;
+
+	memset(&in, 0, sizeof in);
+	memset(&offer, 0, sizeof offer);
+	memset(&dep, 0, sizeof dep);
+	if (deploy_driver(ctx, provider, &drv, &dctx, &cause) != 0) {
+		fprintf(stderr, "fleet up: %s\n", cause);
+		free(cause);
+		return (FLEET_EXIT_USAGE);
+	}
+	if ((r = state_deployment_get(ctx->st, o->name, &dep, &cause)) < 0)
+		goto out;
+	if (r == 1 && (rc = up_existing(ctx, t, &dep, &done), done))
+		goto out;
+	rc = FLEET_EXIT_FAIL;
+	if (up_offer(ctx, o, t, drv, &dctx, &offer, &cause) != 0)
+		goto out;
+	up_stage(&p, "offer chosen: %s (%s, $%.2f/h, %s)", provider,
+	    offer.gpu, offer.price_per_hour, offer.region != NULL ?
+	    offer.region : "any region");
+	if (up_intent(ctx, o, t, provider, &dep, &in, &cause) != 0)
+		goto out;
+	signal(SIGINT, up_sigint);
+	signal(SIGTERM, up_sigint);
+	if (up_create(ctx, t, drv, &dctx, &offer, &in, &cause) != 0) {
+		state_event(ctx->st, dep.name, "up-failed", "%s", cause);
+		goto out;
+	}
+	state_event(ctx->st, dep.name, "created", "%s %s", provider,
+	    in.provider_id);
+	up_stage(&p, "created: %s", in.provider_id);
+	if (in.state == INST_BOOTING)
+		up_stage(&p, "booting");
+	timeout = o->timeout > 0 ? o->timeout : t->health.boot_timeout > 0 ?
+	    t->health.boot_timeout : 900;
+	if (up_wait(ctx, t, drv, &dctx, &in, timeout, &p, &cause) != 0) {
+		up_stage(&p, "failed: %s", cause);
+		up_abort(ctx, &dep, &in, cause);
+		goto out;
+	}
+	up_stage(&p, "healthy");
+	state_event(ctx->st, dep.name, "healthy", "%s via %s", in.upstream,
+	    provider);
+	url = deploy_stable_url(ctx, &dep);
+	printf("%s is up on %s: %s\n", dep.name, provider, url);
+	printf("  upstream %s, $%.2f/h\n", in.upstream, in.price_per_hour);
+	free(url);
+	rc = FLEET_EXIT_OK;
+out:
+	if (cause != NULL && rc != FLEET_EXIT_OK)
+		fprintf(stderr, "fleet up: %s\n", cause);
+	free(cause);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	st_deployment_clear(&dep);
+	st_instance_clear(&in);
+	drv_offer_clear(&offer);
+	return (rc);
+}
+
+static int
+cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	struct up_opts		 o;
+	struct fleet_template	*t;
+	const char		*provider;
+	char			*cause = NULL;
+	int			 rc;
+
+	if ((rc = up_parse(argc, argv, &o)) != 0)
+		return (rc);
+	if ((rc = cmd_load_config(ctx)) != 0)
+		return (rc);
+	if ((t = template_find(ctx->conf, o.tmpl_name, &cause)) == NULL) {
+		fprintf(stderr, "fleet up: %s\n", cause);
+		free(cause);
+		return (FLEET_EXIT_USAGE);
+	}
+	if ((provider = up_choose_provider(&o, t, &cause)) == NULL) {
+		fprintf(stderr, "fleet up: %s\n", cause);
+		free(cause);
+		template_free(t);
+		return (FLEET_EXIT_USAGE);
+	}
+	if ((rc = cmd_open_state(ctx)) == 0)
+		rc = up_run(ctx, &o, t, provider);
+	template_free(t);
+	return (rc);
+}

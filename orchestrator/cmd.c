@@ -1,0 +1,112 @@
+/* cmd.c: helpers every command shares: help, usage errors, config, state. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fleet.h"
+#include "config.h"
+#include "state.h"
+
+const struct cmd_entry *
+cmd_find(const char *name)
+{
+	const struct cmd_entry	**ce;
+
+	for (ce = cmd_table; *ce != NULL; ce++)
+		if (strcmp((*ce)->name, name) == 0)
+			return (*ce);
+	return (NULL);
+}
+
+/* Report a usage error for a command; always returns the usage exit code. */
+int
+cmd_usage_error(const struct cmd_entry *ce, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fprintf(stderr, "fleet %s: ", ce->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: fleet %s %s\n", ce->name, ce->usage);
+	return (FLEET_EXIT_USAGE);
+}
+
+/* Does the argument list (before any "--") ask for --help? */
+int
+cmd_wants_help(int argc, char **argv)
+{
+	int	i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return (1);
+	}
+	return (0);
+}
+
+int
+cmd_print_help(const struct cmd_entry *ce)
+{
+	printf("usage: fleet %s %s\n\n%s\n", ce->name, ce->usage, ce->summary);
+	if (ce->help != NULL && *ce->help != '\0')
+		printf("\n%s", ce->help);
+	return (FLEET_EXIT_OK);
+}
+
+/* Load the configuration once; on error print it and return the exit code. */
+int
+cmd_load_config(struct cmd_ctx *ctx)
+{
+	char	*cause = NULL;
+
+	if (ctx->conf != NULL)
+		return (0);
+	if ((ctx->conf = config_load(ctx->config_path, &cause)) == NULL) {
+		fprintf(stderr, "fleet: %s\n", cause);
+		free(cause);
+		return (FLEET_EXIT_USAGE);
+	}
+	return (0);
+}
+
+/* Open the state store (after the config, which may name its place). */
+int
+cmd_open_state(struct cmd_ctx *ctx)
+{
+	char	*dir, *cause = NULL;
+	int	 rc;
+
+	if (ctx->st != NULL)
+		return (0);
+	if ((rc = cmd_load_config(ctx)) != 0)
+		return (rc);
+	if (ctx->conf->state != NULL)
+		dir = xstrdup(ctx->conf->state);
+	else
+		dir = state_dir_default();
+	ctx->st = state_open(dir, &cause);
+	ctx->state_dir = dir;
+	if (ctx->st == NULL) {
+		fprintf(stderr, "fleet: %s\n", cause);
+		free(cause);
+		return (FLEET_EXIT_FAIL);
+	}
+	return (0);
+}
+
+void
+cmd_ctx_free(struct cmd_ctx *ctx)
+{
+	if (ctx->st != NULL)
+		state_close(ctx->st);
+	if (ctx->conf != NULL)
+		config_free(ctx->conf);
+	free(ctx->state_dir);
+	ctx->st = NULL;
+	ctx->conf = NULL;
+	ctx->state_dir = NULL;
+}

@@ -1,0 +1,119 @@
+/* deploy.c: provider work shared by `up`, `down` and the daemon's jobs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fleet.h"
+#include "config.h"
+#include "driver.h"
+#include "state.h"
+
+/* Find a provider's driver and build its context (key, base URL). */
+int
+deploy_driver(struct cmd_ctx *ctx, const char *provider,
+    const struct fleet_driver **drv, struct drv_ctx *dctx, char **cause)
+{
+	const struct fleet_driver	**d;
+	char				*known = NULL, *tmp;
+
+	if ((*drv = driver_find(provider)) == NULL) {
+		for (d = driver_table; *d != NULL; d++) {
+			tmp = known;
+			known = xprintf("%s%s%s", tmp != NULL ? tmp : "",
+			    tmp != NULL ? ", " : "", (*d)->name);
+			free(tmp);
+		}
+		*cause = xprintf("unknown provider '%s' (this build has: %s)",
+		    provider, known);
+		free(known);
+		return (-1);
+	}
+	return (driver_ctx_init(dctx, *drv, ctx->conf, ctx->state_dir,
+	    cause));
+}
+
+/*
+ * An instance whose create call never returned (fleet was killed) has no
+ * provider id yet: look it up by its label in the provider's list.
+ * Returns 1 resolved, 0 the provider has no such instance, -1 error.
+ */
+int
+deploy_resolve_id(struct cmd_ctx *ctx, struct st_instance *in, char **cause)
+{
+	const struct fleet_driver	*drv;
+	struct drv_ctx			 dctx;
+	struct drv_instance		*list;
+	struct drv_error		 err;
+	size_t				 n, i;
+	int				 found = 0;
+
+	if (in->provider_id != NULL)
+		return (1);
+	if (deploy_driver(ctx, in->provider, &drv, &dctx, cause) != 0)
+		return (-1);
+	memset(&err, 0, sizeof err);
+	if (drv->list(&dctx, &list, &n, &err) != 0) {
+		*cause = xprintf("%s: list: %s", drv->name, err.message);
+		return (-1);
+	}
+	for (i = 0; i < n && !found; i++) {
+		if (list[i].name == NULL || strcmp(list[i].name, in->label) != 0)
+			continue;
+		in->provider_id = xstrdup(list[i].id);
+		found = 1;
+	}
+	drv_instance_list_free(list, n);
+	if (found && state_instance_set_provider_id(ctx->st, in->id,
+	    in->provider_id, cause) != 0)
+		return (-1);
+	return (found);
+}
+
+/*
+ * Terminate an instance at its provider and record it. Safe to repeat:
+ * a provider that no longer knows the instance counts as terminated.
+ */
+int
+deploy_terminate(struct cmd_ctx *ctx, const struct st_deployment *dep,
+    struct st_instance *in, const char *reason, char **cause)
+{
+	const struct fleet_driver	*drv;
+	struct drv_ctx			 dctx;
+	struct drv_error		 err;
+	int				 r;
+
+	if (deploy_driver(ctx, in->provider, &drv, &dctx, cause) != 0)
+		return (-1);
+	if ((r = deploy_resolve_id(ctx, in, cause)) == -1)
+		return (-1);
+	state_instance_set_state(ctx->st, in->id, INST_STOPPING, NULL);
+	if (r == 1) {
+		memset(&err, 0, sizeof err);
+		if (drv->terminate(&dctx, in->provider_id, &err) != 0 &&
+		    err.kind != DRV_ERR_NOT_FOUND) {
+			*cause = xprintf("%s: terminate %s: %s (%s)", drv->name,
+			    in->provider_id, err.message, drv_err_name(err.kind));
+			state_event(ctx->st, dep->name, "terminate-failed",
+			    "%s", *cause);
+			return (-1);
+		}
+	}
+	if (state_instance_set_state(ctx->st, in->id, INST_TERMINATED,
+	    cause) != 0)
+		return (-1);
+	state_event(ctx->st, dep->name, "terminated", "%s %s (%s)",
+	    in->provider, in->provider_id != NULL ? in->provider_id :
+	    in->label, reason != NULL ? reason : "user");
+	return (0);
+}
+
+/* The deployment's stable URL: the proxy's bind address and its port. */
+char *
+deploy_stable_url(struct cmd_ctx *ctx, const struct st_deployment *dep)
+{
+	const char	*bind = ctx->conf->proxy.bind;
+
+	if (bind == NULL || strcmp(bind, "0.0.0.0") == 0)
+		bind = "127.0.0.1";
+	return (xprintf("http://%s:%d", bind, dep->stable_port));
+}

@@ -1,0 +1,899 @@
+/* state.c: SQLite store (WAL) for deployments, instances, events, ledger. */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "fleet.h"
+#include "state.h"
+
+struct state {
+	sqlite3		*db;
+	char		*path;
+	int		 in_tx;
+};
+
+/* Migrations: entry N brings the schema from version N to N+1. */
+static const char *state_migrations[] = {
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE deployments ("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE,"
+	" template TEXT NOT NULL,"
+	" desired TEXT NOT NULL DEFAULT 'up',"
+	" stable_port INTEGER UNIQUE,"
+	" idle_timeout INTEGER NOT NULL DEFAULT 0,"
+	" max_lifetime INTEGER NOT NULL DEFAULT 0,"
+	" idle_action INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE TABLE instances ("
+	" id INTEGER PRIMARY KEY,"
+	" deployment_id INTEGER NOT NULL REFERENCES deployments(id),"
+	" provider TEXT NOT NULL,"
+	" provider_id TEXT,"
+	" label TEXT NOT NULL UNIQUE,"
+	" state TEXT NOT NULL,"
+	" gpu TEXT,"
+	" price_per_hour REAL NOT NULL DEFAULT 0,"
+	" upstream TEXT,"
+	" ssh_host TEXT,"
+	" ssh_port INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL,"
+	" billing_since INTEGER NOT NULL DEFAULT 0,"
+	" spent_usd REAL NOT NULL DEFAULT 0,"
+	" ended_at INTEGER NOT NULL DEFAULT 0,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE INDEX instances_by_deployment ON instances(deployment_id);"
+	"CREATE TABLE events ("
+	" id INTEGER PRIMARY KEY,"
+	" ts INTEGER NOT NULL,"
+	" deployment TEXT,"
+	" kind TEXT NOT NULL,"
+	" message TEXT NOT NULL);"
+	"CREATE TABLE ledger ("
+	" id INTEGER PRIMARY KEY,"
+	" instance_id INTEGER NOT NULL REFERENCES instances(id),"
+	" deployment_id INTEGER NOT NULL,"
+	" provider TEXT NOT NULL,"
+	" start_ts INTEGER NOT NULL,"
+	" end_ts INTEGER NOT NULL,"
+	" rate REAL NOT NULL,"
+	" usd REAL NOT NULL);"
+	"CREATE INDEX ledger_by_time ON ledger(end_ts);"
+	/* Append-only: the event log and the ledger are never rewritten. */
+	"CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
+	" BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"
+	"CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger"
+	" BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;",
+};
+
+#define INSTANCE_COLS "id, deployment_id, provider, provider_id, label, " \
+	"state, gpu, price_per_hour, upstream, ssh_host, ssh_port, " \
+	"created_at, billing_since, spent_usd, ended_at, updated_at"
+#define DEPLOYMENT_COLS "id, name, template, desired, stable_port, " \
+	"idle_timeout, max_lifetime, idle_action, created_at, updated_at"
+
+static void
+state_cause(struct state *st, char **cause, const char *what)
+{
+	if (cause != NULL)
+		*cause = xprintf("state %s: %s: %s", st->path, what,
+		    sqlite3_errmsg(st->db));
+}
+
+/*
+ * Prepare sql and bind arguments described by fmt: 'i' int64, 'd' int,
+ * 'f' double, 's' string (NULL binds null). Returns NULL on error.
+ */
+static sqlite3_stmt *
+state_vprepare(struct state *st, char **cause, const char *sql,
+    const char *fmt, va_list ap)
+{
+	sqlite3_stmt	*stmt;
+	const char	*s;
+	int		 i, rc = SQLITE_OK;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		state_cause(st, cause, "prepare");
+		return (NULL);
+	}
+	for (i = 0; fmt != NULL && fmt[i] != '\0' && rc == SQLITE_OK; i++) {
+		switch (fmt[i]) {
+		case 'i':
+			rc = sqlite3_bind_int64(stmt, i + 1,
+			    va_arg(ap, int64_t));
+			break;
+		case 'd':
+			rc = sqlite3_bind_int(stmt, i + 1, va_arg(ap, int));
+			break;
+		case 'f':
+			rc = sqlite3_bind_double(stmt, i + 1,
+			    va_arg(ap, double));
+			break;
+		case 's':
+			s = va_arg(ap, const char *);
+			rc = s == NULL ? sqlite3_bind_null(stmt, i + 1) :
+			    sqlite3_bind_text(stmt, i + 1, s, -1,
+			    SQLITE_TRANSIENT);
+			break;
+		default:
+			fatalx("state: bad bind format '%c'", fmt[i]);
+		}
+	}
+	if (rc != SQLITE_OK) {
+		state_cause(st, cause, "bind");
+		sqlite3_finalize(stmt);
+		return (NULL);
+	}
+	return (stmt);
+}
+
+static sqlite3_stmt *
+state_prepare(struct state *st, char **cause, const char *sql,
+    const char *fmt, ...)
+{
+	sqlite3_stmt	*stmt;
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	stmt = state_vprepare(st, cause, sql, fmt, ap);
+	va_end(ap);
+	return (stmt);
+}
+
+/* Run a statement that returns no rows. */
+static int
+state_exec(struct state *st, char **cause, const char *sql,
+    const char *fmt, ...)
+{
+	sqlite3_stmt	*stmt;
+	va_list		 ap;
+	int		 rc;
+
+	va_start(ap, fmt);
+	stmt = state_vprepare(st, cause, sql, fmt, ap);
+	va_end(ap);
+	if (stmt == NULL)
+		return (-1);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		state_cause(st, cause, "write");
+		return (-1);
+	}
+	return (0);
+}
+
+static char *
+col_str(sqlite3_stmt *stmt, int i)
+{
+	const unsigned char	*s = sqlite3_column_text(stmt, i);
+
+	return (s == NULL ? NULL : xstrdup((const char *)s));
+}
+
+int
+state_begin(struct state *st, char **cause)
+{
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		state_cause(st, cause, "begin");
+		return (-1);
+	}
+	st->in_tx = 1;
+	return (0);
+}
+
+int
+state_commit(struct state *st, char **cause)
+{
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		state_cause(st, cause, "commit");
+		state_rollback(st);
+		return (-1);
+	}
+	st->in_tx = 0;
+	return (0);
+}
+
+void
+state_rollback(struct state *st)
+{
+	if (st->in_tx)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	st->in_tx = 0;
+}
+
+int
+state_schema_version(struct state *st)
+{
+	sqlite3_stmt	*stmt;
+	int		 v = 0;
+
+	if (sqlite3_prepare_v2(st->db,
+	    "SELECT value FROM meta WHERE key = 'schema_version'", -1, &stmt,
+	    NULL) != SQLITE_OK)
+		return (0);	/* no meta table: empty database */
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	return (v);
+}
+
+/* Bring the schema up to STATE_SCHEMA_VERSION, one migration per step. */
+static int
+state_migrate(struct state *st, char **cause)
+{
+	int	v, target = (int)nitems(state_migrations);
+
+	if (state_begin(st, cause) != 0)
+		return (-1);
+	v = state_schema_version(st);
+	if (v > target) {
+		*cause = xprintf("state %s has schema version %d, newer than "
+		    "this fleet understands (%d): upgrade fleet", st->path, v,
+		    target);
+		state_rollback(st);
+		return (-1);
+	}
+	for (; v < target; v++) {
+		if (sqlite3_exec(st->db, state_migrations[v], NULL, NULL,
+		    NULL) != SQLITE_OK) {
+			state_cause(st, cause, "migrate");
+			state_rollback(st);
+			return (-1);
+		}
+	}
+	if (state_exec(st, cause, "INSERT OR REPLACE INTO meta(key, value) "
+	    "VALUES ('schema_version', ?)", "d", target) != 0) {
+		state_rollback(st);
+		return (-1);
+	}
+	return (state_commit(st, cause));
+}
+
+/* Open (creating if needed) dir/fleet.db with mode 0600, WAL, busy wait. */
+struct state *
+state_open(const char *dir, char **cause)
+{
+	struct state	*st;
+	mode_t		 old;
+	int		 rc;
+
+	if (mkdir_p(dir, 0700) != 0) {
+		*cause = xprintf("cannot create state dir %s: %s", dir,
+		    strerror(errno));
+		return (NULL);
+	}
+	st = xcalloc(1, sizeof *st);
+	st->path = xprintf("%s/fleet.db", dir);
+	old = umask(077);
+	rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+	umask(old);
+	if (rc != SQLITE_OK) {
+		*cause = xprintf("cannot open state %s: %s", st->path,
+		    st->db != NULL ? sqlite3_errmsg(st->db) : "out of memory");
+		state_close(st);
+		return (NULL);
+	}
+	chmod(st->path, 0600);
+	sqlite3_busy_timeout(st->db, 10000);
+	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL;"
+	    "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL, NULL,
+	    NULL) != SQLITE_OK) {
+		state_cause(st, cause, "configure");
+		state_close(st);
+		return (NULL);
+	}
+	if (state_migrate(st, cause) != 0) {
+		state_close(st);
+		return (NULL);
+	}
+	return (st);
+}
+
+void
+state_close(struct state *st)
+{
+	if (st == NULL)
+		return;
+	state_rollback(st);
+	if (st->db != NULL)
+		sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+}
+
+const char *
+state_path(const struct state *st)
+{
+	return (st->path);
+}
+
+/* Deployments. */
+
+static void
+deployment_from_row(sqlite3_stmt *stmt, struct st_deployment *d)
+{
+	d->id = sqlite3_column_int64(stmt, 0);
+	d->name = col_str(stmt, 1);
+	d->template_name = col_str(stmt, 2);
+	d->desired = col_str(stmt, 3);
+	d->stable_port = sqlite3_column_int(stmt, 4);
+	d->idle_timeout = sqlite3_column_int64(stmt, 5);
+	d->max_lifetime = sqlite3_column_int64(stmt, 6);
+	d->idle_action = sqlite3_column_int(stmt, 7);
+	d->created_at = sqlite3_column_int64(stmt, 8);
+	d->updated_at = sqlite3_column_int64(stmt, 9);
+}
+
+void
+st_deployment_clear(struct st_deployment *d)
+{
+	free(d->name);
+	free(d->template_name);
+	free(d->desired);
+	memset(d, 0, sizeof *d);
+}
+
+void
+st_deployment_list_free(struct st_deployment *d, int n)
+{
+	int	i;
+
+	for (i = 0; i < n; i++)
+		st_deployment_clear(&d[i]);
+	free(d);
+}
+
+/* Look a deployment up by name: 1 found, 0 not found, -1 error. */
+int
+state_deployment_get(struct state *st, const char *name,
+    struct st_deployment *d, char **cause)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	memset(d, 0, sizeof *d);
+	stmt = state_prepare(st, cause, "SELECT " DEPLOYMENT_COLS
+	    " FROM deployments WHERE name = ?", "s", name);
+	if (stmt == NULL)
+		return (-1);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		deployment_from_row(stmt, d);
+	else if (rc != SQLITE_DONE)
+		state_cause(st, cause, "read deployment");
+	sqlite3_finalize(stmt);
+	return (rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1);
+}
+
+/* Run a query taking one string and returning one integer. */
+static int
+state_int64(struct state *st, const char *sql, const char *arg,
+    int64_t *out, char **cause)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	if ((stmt = state_prepare(st, cause, sql, "s", arg)) == NULL)
+		return (-1);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(stmt, 0);
+	else
+		state_cause(st, cause, "read");
+	sqlite3_finalize(stmt);
+	return (rc == SQLITE_ROW ? 0 : -1);
+}
+
+/* Insert or update by name; fills d->id. */
+int
+state_deployment_upsert(struct state *st, struct st_deployment *d,
+    char **cause)
+{
+	int64_t	now = now_wall();
+
+	if (d->created_at == 0)
+		d->created_at = now;
+	d->updated_at = now;
+	if (state_exec(st, cause, "INSERT INTO deployments (name, template, "
+	    "desired, stable_port, idle_timeout, max_lifetime, idle_action, "
+	    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+	    "ON CONFLICT(name) DO UPDATE SET template = excluded.template, "
+	    "desired = excluded.desired, stable_port = excluded.stable_port, "
+	    "idle_timeout = excluded.idle_timeout, "
+	    "max_lifetime = excluded.max_lifetime, "
+	    "idle_action = excluded.idle_action, "
+	    "updated_at = excluded.updated_at", "sssdiidii", d->name,
+	    d->template_name, d->desired != NULL ? d->desired : "up",
+	    d->stable_port, d->idle_timeout, d->max_lifetime, d->idle_action,
+	    d->created_at, d->updated_at) != 0)
+		return (-1);
+	return (state_int64(st, "SELECT id FROM deployments WHERE name = ?",
+	    d->name, &d->id, cause));
+}
+
+int
+state_deployment_set_desired(struct state *st, int64_t id,
+    const char *desired, char **cause)
+{
+	return (state_exec(st, cause, "UPDATE deployments SET desired = ?, "
+	    "updated_at = ? WHERE id = ?", "sii", desired, now_wall(), id));
+}
+
+/* Remove a deployment that never got an instance (its intent failed). */
+int
+state_deployment_delete(struct state *st, int64_t id, char **cause)
+{
+	return (state_exec(st, cause, "DELETE FROM deployments WHERE id = ? "
+	    "AND NOT EXISTS (SELECT 1 FROM instances WHERE deployment_id = ?)",
+	    "ii", id, id));
+}
+
+int
+state_deployment_list(struct state *st, struct st_deployment **out, int *n,
+    char **cause)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc, cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	stmt = state_prepare(st, cause, "SELECT " DEPLOYMENT_COLS
+	    " FROM deployments ORDER BY name", NULL);
+	if (stmt == NULL)
+		return (-1);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			*out = xreallocarray(*out, cap, sizeof **out);
+		}
+		deployment_from_row(stmt, &(*out)[(*n)++]);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		state_cause(st, cause, "list deployments");
+		st_deployment_list_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Pick the lowest port in [lo, hi] that no deployment holds and that is
+ * free on bind right now. Call inside a transaction so two processes
+ * cannot take the same one (the column is UNIQUE as a backstop).
+ */
+int
+state_port_allocate(struct state *st, int lo, int hi, const char *bind,
+    int *port, char **cause)
+{
+	sqlite3_stmt	*stmt;
+	int		 p, rc;
+
+	for (p = lo; p <= hi; p++) {
+		stmt = state_prepare(st, cause, "SELECT 1 FROM deployments "
+		    "WHERE stable_port = ?", "d", p);
+		if (stmt == NULL)
+			return (-1);
+		rc = sqlite3_step(stmt);
+		sqlite3_finalize(stmt);
+		if (rc == SQLITE_ROW)
+			continue;
+		if (rc != SQLITE_DONE) {
+			state_cause(st, cause, "allocate port");
+			return (-1);
+		}
+		if (port_is_free(bind, p)) {
+			*port = p;
+			return (0);
+		}
+	}
+	*cause = xprintf("no free port left in the proxy range %d-%d "
+	    "(proxy.port_min/port_max in fleet.yaml)", lo, hi);
+	return (-1);
+}
+
+/* Instances. */
+
+static void
+instance_from_row(sqlite3_stmt *stmt, struct st_instance *in)
+{
+	char	*s;
+
+	in->id = sqlite3_column_int64(stmt, 0);
+	in->deployment_id = sqlite3_column_int64(stmt, 1);
+	in->provider = col_str(stmt, 2);
+	in->provider_id = col_str(stmt, 3);
+	in->label = col_str(stmt, 4);
+	s = col_str(stmt, 5);
+	if (s == NULL || inst_state_parse(s, &in->state) != 0)
+		in->state = INST_UNKNOWN;
+	free(s);
+	in->gpu = col_str(stmt, 6);
+	in->price_per_hour = sqlite3_column_double(stmt, 7);
+	in->upstream = col_str(stmt, 8);
+	in->ssh_host = col_str(stmt, 9);
+	in->ssh_port = sqlite3_column_int(stmt, 10);
+	in->created_at = sqlite3_column_int64(stmt, 11);
+	in->billing_since = sqlite3_column_int64(stmt, 12);
+	in->spent_usd = sqlite3_column_double(stmt, 13);
+	in->ended_at = sqlite3_column_int64(stmt, 14);
+	in->updated_at = sqlite3_column_int64(stmt, 15);
+}
+
+void
+st_instance_clear(struct st_instance *in)
+{
+	free(in->provider);
+	free(in->provider_id);
+	free(in->label);
+	free(in->gpu);
+	free(in->upstream);
+	free(in->ssh_host);
+	memset(in, 0, sizeof *in);
+}
+
+void
+st_instance_list_free(struct st_instance *in, int n)
+{
+	int	i;
+
+	for (i = 0; i < n; i++)
+		st_instance_clear(&in[i]);
+	free(in);
+}
+
+static int
+state_instance_by_id(struct state *st, int64_t id, struct st_instance *in,
+    char **cause)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	memset(in, 0, sizeof *in);
+	stmt = state_prepare(st, cause, "SELECT " INSTANCE_COLS
+	    " FROM instances WHERE id = ?", "i", id);
+	if (stmt == NULL)
+		return (-1);
+	if ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		instance_from_row(stmt, in);
+	else
+		state_cause(st, cause, "read instance");
+	sqlite3_finalize(stmt);
+	return (rc == SQLITE_ROW ? 0 : -1);
+}
+
+/*
+ * Record the intent to create an instance before the provider is called:
+ * a pending row with its label, so a crash right after the call still
+ * leaves something `fleet ls`, `fleet down` and the reconciler can find.
+ */
+int
+state_instance_intent(struct state *st, int64_t deployment_id,
+    const char *provider, const char *deployment_name,
+    struct st_instance *in, char **cause)
+{
+	int64_t	 now = now_wall(), id;
+	char	*label, *tmp;
+
+	tmp = xprintf("intent-%lld-%d", (long long)now_mono_ms(),
+	    (int)getpid());
+	if (state_begin(st, cause) != 0) {
+		free(tmp);
+		return (-1);
+	}
+	if (state_exec(st, cause, "INSERT INTO instances (deployment_id, "
+	    "provider, label, state, created_at, updated_at) VALUES "
+	    "(?, ?, ?, 'pending', ?, ?)", "issii", deployment_id, provider,
+	    tmp, now, now) != 0) {
+		free(tmp);
+		state_rollback(st);
+		return (-1);
+	}
+	free(tmp);
+	id = sqlite3_last_insert_rowid(st->db);
+	label = drv_label(deployment_name, id);
+	if (state_exec(st, cause, "UPDATE instances SET label = ? WHERE id = ?",
+	    "si", label, id) != 0) {
+		free(label);
+		state_rollback(st);
+		return (-1);
+	}
+	free(label);
+	if (state_commit(st, cause) != 0)
+		return (-1);
+	return (state_instance_by_id(st, id, in, cause));
+}
+
+int
+state_instance_set_provider_id(struct state *st, int64_t id,
+    const char *provider_id, char **cause)
+{
+	return (state_exec(st, cause, "UPDATE instances SET provider_id = ?, "
+	    "updated_at = ? WHERE id = ?", "sii", provider_id, now_wall(), id));
+}
+
+/* Close the open billing segment (if any) into the ledger at time now. */
+static int
+state_bill_close(struct state *st, const struct st_instance *in,
+    int64_t now, char **cause)
+{
+	double	usd;
+
+	if (in->billing_since == 0 || now < in->billing_since)
+		return (0);
+	usd = in->price_per_hour * (double)(now - in->billing_since) / 3600.0;
+	if (state_exec(st, cause, "INSERT INTO ledger (instance_id, "
+	    "deployment_id, provider, start_ts, end_ts, rate, usd) VALUES "
+	    "(?, ?, ?, ?, ?, ?, ?)", "iisiiff", in->id, in->deployment_id,
+	    in->provider, in->billing_since, now, in->price_per_hour,
+	    usd) != 0)
+		return (-1);
+	return (state_exec(st, cause, "UPDATE instances SET billing_since = 0, "
+	    "spent_usd = spent_usd + ? WHERE id = ?", "fi", usd, in->id));
+}
+
+/*
+ * Write what a driver reported (ids, price, upstream, ssh). A price change
+ * while billing closes the segment at the old rate first.
+ */
+int
+state_instance_update(struct state *st, const struct st_instance *in,
+    char **cause)
+{
+	struct st_instance	 cur;
+	int64_t			 now = now_wall();
+
+	if (state_begin(st, cause) != 0)
+		return (-1);
+	if (state_instance_by_id(st, in->id, &cur, cause) != 0)
+		goto fail;
+	if (cur.billing_since != 0 && cur.price_per_hour != in->price_per_hour) {
+		if (state_bill_close(st, &cur, now, cause) != 0)
+			goto fail;
+		if (state_exec(st, cause, "UPDATE instances SET billing_since "
+		    "= ? WHERE id = ?", "ii", now, in->id) != 0)
+			goto fail;
+	}
+	if (state_exec(st, cause, "UPDATE instances SET provider_id = ?, "
+	    "gpu = ?, price_per_hour = ?, upstream = ?, ssh_host = ?, "
+	    "ssh_port = ?, updated_at = ? WHERE id = ?", "ssfssdii",
+	    in->provider_id, in->gpu, in->price_per_hour, in->upstream,
+	    in->ssh_host, in->ssh_port, now, in->id) != 0)
+		goto fail;
+	st_instance_clear(&cur);
+	return (state_commit(st, cause));
+fail:
+	st_instance_clear(&cur);
+	state_rollback(st);
+	return (-1);
+}
+
+/*
+ * Move an instance to a new state, opening or closing its billing segment
+ * and stamping ended_at when it reaches a terminal state.
+ */
+int
+state_instance_set_state(struct state *st, int64_t id, enum inst_state ns,
+    char **cause)
+{
+	struct st_instance	 cur;
+	int64_t			 now = now_wall(), since, ended;
+
+	if (state_begin(st, cause) != 0)
+		return (-1);
+	if (state_instance_by_id(st, id, &cur, cause) != 0)
+		goto fail;
+	since = cur.billing_since;
+	if (inst_state_bills(ns) && since == 0)
+		since = now;
+	else if (!inst_state_bills(ns) && since != 0) {
+		if (state_bill_close(st, &cur, now, cause) != 0)
+			goto fail;
+		since = 0;
+	}
+	ended = cur.ended_at;
+	if ((ns == INST_TERMINATED || ns == INST_FAILED) && ended == 0)
+		ended = now;
+	if (state_exec(st, cause, "UPDATE instances SET state = ?, "
+	    "billing_since = ?, ended_at = ?, updated_at = ? WHERE id = ?",
+	    "siiii", inst_state_name(ns), since, ended, now, id) != 0)
+		goto fail;
+	st_instance_clear(&cur);
+	return (state_commit(st, cause));
+fail:
+	st_instance_clear(&cur);
+	state_rollback(st);
+	return (-1);
+}
+
+/* The deployment's live instance (newest not ended): 1 found, 0 none. */
+int
+state_instance_current(struct state *st, int64_t deployment_id,
+    struct st_instance *in, char **cause)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	memset(in, 0, sizeof *in);
+	stmt = state_prepare(st, cause, "SELECT " INSTANCE_COLS
+	    " FROM instances WHERE deployment_id = ? AND ended_at = 0"
+	    " ORDER BY id DESC LIMIT 1", "i", deployment_id);
+	if (stmt == NULL)
+		return (-1);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		instance_from_row(stmt, in);
+	else if (rc != SQLITE_DONE)
+		state_cause(st, cause, "read instance");
+	sqlite3_finalize(stmt);
+	return (rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1);
+}
+
+int
+state_instance_list(struct state *st, int alive_only,
+    struct st_instance **out, int *n, char **cause)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc, cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	stmt = state_prepare(st, cause, alive_only ?
+	    "SELECT " INSTANCE_COLS " FROM instances WHERE ended_at = 0"
+	    " ORDER BY id" :
+	    "SELECT " INSTANCE_COLS " FROM instances ORDER BY id", NULL);
+	if (stmt == NULL)
+		return (-1);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			*out = xreallocarray(*out, cap, sizeof **out);
+		}
+		instance_from_row(stmt, &(*out)[(*n)++]);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		state_cause(st, cause, "list instances");
+		st_instance_list_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return (-1);
+	}
+	return (0);
+}
+
+/* Closed segments plus the open one up to now. */
+double
+st_instance_spent(const struct st_instance *in, int64_t now)
+{
+	double	usd = in->spent_usd;
+
+	if (in->billing_since != 0 && now > in->billing_since)
+		usd += in->price_per_hour *
+		    (double)(now - in->billing_since) / 3600.0;
+	return (usd);
+}
+
+static double
+state_sum(struct state *st, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt	*stmt;
+	va_list		 ap;
+	double		 v = 0;
+
+	va_start(ap, fmt);
+	stmt = state_vprepare(st, NULL, sql, fmt, ap);
+	va_end(ap);
+	if (stmt == NULL)
+		return (0);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_double(stmt, 0);
+	sqlite3_finalize(stmt);
+	return (v);
+}
+
+double
+state_spent_deployment(struct state *st, int64_t deployment_id, int64_t now)
+{
+	return (state_sum(st, "SELECT COALESCE(SUM(spent_usd + CASE WHEN "
+	    "billing_since > 0 AND ? > billing_since THEN price_per_hour * "
+	    "(? - billing_since) / 3600.0 ELSE 0 END), 0) FROM instances "
+	    "WHERE deployment_id = ?", "iii", now, now, deployment_id));
+}
+
+/* Spend in [since, now]: ledger segments prorated, plus open segments. */
+double
+state_spent_since(struct state *st, int64_t since, int64_t now)
+{
+	double	closed, open;
+
+	closed = state_sum(st, "SELECT COALESCE(SUM(CASE WHEN end_ts <= "
+	    "start_ts THEN 0 ELSE usd * (end_ts - MAX(start_ts, ?)) * 1.0 / "
+	    "(end_ts - start_ts) END), 0) FROM ledger WHERE end_ts > ?",
+	    "ii", since, since);
+	open = state_sum(st, "SELECT COALESCE(SUM(price_per_hour * "
+	    "(? - MAX(billing_since, ?)) / 3600.0), 0) FROM instances "
+	    "WHERE billing_since > 0 AND ? > MAX(billing_since, ?)",
+	    "iiii", now, since, now, since);
+	return (closed + open);
+}
+
+/* Events. */
+
+int
+state_event(struct state *st, const char *deployment, const char *kind,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+	int	 rc;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	rc = state_exec(st, NULL, "INSERT INTO events (ts, deployment, kind, "
+	    "message) VALUES (?, ?, ?, ?)", "isss", now_wall(), deployment,
+	    kind, msg);
+	if (rc != 0)
+		log_warn("cannot record event %s: %s", kind, msg);
+	free(msg);
+	return (rc);
+}
+
+void
+st_event_list_free(struct st_event *ev, int n)
+{
+	int	i;
+
+	for (i = 0; i < n; i++) {
+		free(ev[i].deployment);
+		free(ev[i].kind);
+		free(ev[i].message);
+	}
+	free(ev);
+}
+
+/* The newest `limit` events (of one deployment, or all), oldest first. */
+int
+state_event_list(struct state *st, const char *deployment, int limit,
+    struct st_event **out, int *n, char **cause)
+{
+	sqlite3_stmt	*stmt;
+	struct st_event	*e;
+	int		 rc;
+
+	*out = xcalloc(limit > 0 ? limit : 1, sizeof **out);
+	*n = 0;
+	stmt = state_prepare(st, cause, "SELECT id, ts, deployment, kind, "
+	    "message FROM (SELECT * FROM events WHERE ? IS NULL OR "
+	    "deployment = ? ORDER BY id DESC LIMIT ?) ORDER BY id", "ssd",
+	    deployment, deployment, limit);
+	if (stmt == NULL) {
+		free(*out);
+		*out = NULL;
+		return (-1);
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && *n < limit) {
+		e = &(*out)[(*n)++];
+		e->id = sqlite3_column_int64(stmt, 0);
+		e->ts = sqlite3_column_int64(stmt, 1);
+		e->deployment = col_str(stmt, 2);
+		e->kind = col_str(stmt, 3);
+		e->message = col_str(stmt, 4);
+	}
+	sqlite3_finalize(stmt);
+	return (0);
+}

@@ -1,0 +1,177 @@
+/* util.c: clocks, ports, paths and JSON output shared by commands. */
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fleet.h"
+
+int64_t
+now_wall(void)
+{
+	return ((int64_t)time(NULL));
+}
+
+int64_t
+now_mono_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Bind a TCP socket to addr:port; returns the fd or -1. */
+static int
+port_bind(const char *addr, int port)
+{
+	struct sockaddr_in	sin;
+	int			fd;
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1)
+		return (-1);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/* Is addr:port free to listen on right now? */
+int
+port_is_free(const char *addr, int port)
+{
+	int	fd;
+
+	if ((fd = port_bind(addr, port)) == -1)
+		return (0);
+	close(fd);
+	return (1);
+}
+
+/* Ask the kernel for a free ephemeral port on addr; -1 on failure. */
+int
+port_pick_free(const char *addr)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof sin;
+	int			fd, port = -1;
+
+	if ((fd = port_bind(addr, 0)) == -1)
+		return (-1);
+	if (getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+		port = ntohs(sin.sin_port);
+	close(fd);
+	return (port);
+}
+
+/* Absolute path of the running binary (for child jobs and {fleet}). */
+char *
+self_exe(void)
+{
+	char	buf[PATH_MAX];
+	ssize_t	n;
+
+	if ((n = readlink("/proc/self/exe", buf, sizeof buf - 1)) <= 0)
+		return (xstrdup("fleet"));
+	buf[n] = '\0';
+	return (xstrdup(buf));
+}
+
+/* Print s as a JSON string literal (with quotes); NULL prints null. */
+void
+json_print_string(FILE *f, const char *s)
+{
+	if (s == NULL) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s != '\0'; s++) {
+		unsigned char c = *s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* RFC 3339 UTC time, caller frees. */
+char *
+format_time(int64_t epoch)
+{
+	char		buf[32];
+	time_t		t = (time_t)epoch;
+	struct tm	tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return (xstrdup(buf));
+}
+
+int
+is_tty(FILE *f)
+{
+	return (isatty(fileno(f)));
+}
+
+/* mkdir -p with the given mode for every component created. */
+int
+mkdir_p(const char *path, int mode)
+{
+	char	*p, *s;
+	int	 rc = 0;
+
+	s = xstrdup(path);
+	for (p = s + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(s, mode) == -1 && errno != EEXIST) {
+			rc = -1;
+			goto out;
+		}
+		*p = '/';
+	}
+	if (mkdir(s, mode) == -1 && errno != EEXIST)
+		rc = -1;
+out:
+	free(s);
+	return (rc);
+}
+
+/* $FLEET_STATE_DIR, else $XDG_STATE_HOME/fleet, else ~/.local/state/fleet. */
+char *
+state_dir_default(void)
+{
+	const char	*v;
+
+	if ((v = getenv("FLEET_STATE_DIR")) != NULL && *v != '\0')
+		return (xstrdup(v));
+	if ((v = getenv("XDG_STATE_HOME")) != NULL && *v != '\0')
+		return (xprintf("%s/fleet", v));
+	if ((v = getenv("HOME")) == NULL || *v == '\0')
+		v = "/tmp";
+	return (xprintf("%s/.local/state/fleet", v));
+}
