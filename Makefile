@@ -29,7 +29,7 @@ LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 TLIBS	 = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # Every orchestrator/ and drivers/ file goes into the binary; fleet.c holds
-# main() and is left out of the library the unit tests link against.
+# main() and is left out of libfleet.a, which the test programs link.
 SRCS	 = $(sort $(wildcard orchestrator/*.c drivers/*.c))
 OBJS	 = $(SRCS:%.c=$(BUILD)/%.o)
 LIBOBJS	 = $(filter-out $(BUILD)/orchestrator/fleet.o,$(OBJS))
@@ -48,10 +48,15 @@ $(BUILD)/%.o: %.c $(HDRS)
 $(BUILD)/fleet: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
 
-$(BUILD)/fakecloud: $(FAKE_SRCS:%.c=$(BUILD)/%.o) $(LIBOBJS)
+# Test programs link the archive, so they pull in only what they use.
+$(BUILD)/libfleet.a: $(LIBOBJS)
+	rm -f $@
+	ar rcs $@ $(LIBOBJS)
+
+$(BUILD)/fakecloud: $(FAKE_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libfleet.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(LIBOBJS)
+$(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(BUILD)/libfleet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(TLIBS)
 
@@ -102,3 +107,4 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 .PHONY: all deps test asan-test demo bench install fuzz clean
+.SECONDARY:
