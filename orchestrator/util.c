@@ -63,14 +63,26 @@ port_is_free(const char *addr, int port)
 	return (1);
 }
 
-/* Ask the kernel for a free ephemeral port on addr; -1 on failure. */
+/*
+ * A free port on addr for a child to listen on. Chosen below the kernel's
+ * ephemeral range (32768+), where outgoing connections take their source
+ * ports, so the port is not grabbed between this check and the child's
+ * bind. Falls back to a kernel-chosen port; -1 on failure.
+ */
 int
 port_pick_free(const char *addr)
 {
 	struct sockaddr_in	sin;
 	socklen_t		len = sizeof sin;
-	int			fd, port = -1;
+	int			fd, i, port = -1;
+	unsigned int		seed = (unsigned int)(now_mono_ms() ^ getpid());
 
+	for (i = 0; i < 64; i++) {
+		port = 20000 + (int)(rand_r(&seed) % 12000);
+		if (port_is_free(addr, port))
+			return (port);
+	}
+	port = -1;
 	if ((fd = port_bind(addr, 0)) == -1)
 		return (-1);
 	if (getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
