@@ -25,7 +25,9 @@ struct http_request {
 	const char	*content_type;	/* default application/json */
 	long		 connect_timeout_ms;	/* default 5000 */
 	long		 timeout_ms;		/* default 30000 */
-	int		 retries;	/* extra attempts on 429/5xx/conn */
+	int		 retries;	/* extra attempts on 429/5xx/conn;
+					   0 for creates: a timed-out POST
+					   may have happened */
 	long		 backoff_ms;	/* first backoff, default 500 */
 	long		 backoff_max_ms;	/* cap, default 30000 */
 	const char	*ca_file;	/* extra CA (tests); else $FLEET_CA_FILE */
