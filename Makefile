@@ -91,16 +91,19 @@ install: $(BUILD)/fleet
 	install -m 0644 fleet.yaml $(DESTDIR)$(PREFIX)/share/fleet/fleet.yaml.example
 	install -m 0644 docs/fleet.1 $(DESTDIR)$(PREFIX)/share/man/man1/fleet.1
 
+# libFuzzer targets: the library rebuilt with clang and the fuzzer's
+# coverage hooks, each tests/fuzz/fuzz-*.c linked against it.
 FUZZ_SRCS = $(sort $(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined
 fuzz:
-	@mkdir -p build-fuzz
+	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt-get install clang)"; exit 1; }
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
+	    CFLAGS="$(FUZZ_CFLAGS)" build-fuzz/libfleet.a
 	@for f in $(FUZZ_SRCS); do \
 	    n=$$(basename $$f .c); \
-	    clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	        -Iorchestrator -Idrivers $(shell pkg-config --cflags $(PKGS)) \
-	        -o build-fuzz/$$n $$f $(filter-out orchestrator/fleet.c,$(SRCS)) \
-	        $(LIBS) || exit 1; \
-	    echo "built build-fuzz/$$n"; \
+	    clang $(XCFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined \
+	        -o build-fuzz/$$n $$f build-fuzz/libfleet.a $(LIBS) || exit 1; \
+	    echo "built build-fuzz/$$n (run: build-fuzz/$$n -max_total_time=60)"; \
 	done
 
 clean:

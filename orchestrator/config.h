@@ -1,7 +1,8 @@
-/* config.h: fleet.yaml and templates/*.yaml as structs. */
+/* config.h: fleet.yaml and templates/NAME.yaml as structs. */
 #ifndef CONFIG_H
 #define CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum idle_action { IDLE_ACTION_TERMINATE, IDLE_ACTION_STOP };
@@ -125,6 +126,10 @@ void		 config_free(struct fleet_config *);
 const struct provider_conf *config_provider(const struct fleet_config *,
 		    const char *name);
 char		*config_find_path(const char *explicit_path);
+struct fleet_config *config_load_buffer(const char *name, const char *buf,
+		    size_t len, char **cause);
+char		*config_user_dir(void);
+extern const char *const config_provider_names[];	/* NULL-terminated */
 
 /* template.c */
 struct fleet_template *template_load_file(const char *path, char **cause);
@@ -133,5 +138,8 @@ struct fleet_template *template_find(const struct fleet_config *,
 char	       **template_list_paths(const struct fleet_config *, int *n);
 void		 template_free(struct fleet_template *);
 const struct tmpl_port *template_stable_port(const struct fleet_template *);
+struct fleet_template *template_load_buffer(const char *path,
+		    const char *buf, size_t len, char **cause);
+char	       **template_search_dirs(const struct fleet_config *, int *n);
 
 #endif
