@@ -35,6 +35,11 @@
 #define LOCAL_HOST		"127.0.0.1"
 #define LOCAL_TERM_WAIT_MS	5000
 
+static const char *local_secret_env[] = {
+	"RUNPOD_API_KEY", "LAMBDA_API_KEY", "VAST_API_KEY",
+	"PAPERSPACE_API_KEY", NULL
+};
+
 struct local_proc {
 	pid_t	 pid;
 	pid_t	 pgid;
@@ -317,13 +322,17 @@ local_exec(const struct fleet_template *t, const char *label, int port,
 
 	setsid();
 	snprintf(portbuf, sizeof portbuf, "%d", port);
+	/* The workload never sees the user's cloud keys. */
+	for (i = 0; local_secret_env[i] != NULL; i++)
+		unsetenv(local_secret_env[i]);
+	for (i = 0; i < t->local.nenv; i++)
+		setenv(t->local.env[i].key, t->local.env[i].value, 1);
+	/* Set last: a template must not be able to hide its own process. */
 	setenv("FLEET_LABEL", label, 1);
 	setenv("FLEET_PORT", portbuf, 1);
 	setenv("FLEET_LOCAL_OWNER", owner, 1);
 	setenv("PORT", portbuf, 1);
 	setenv("FLEET_INSTANCE_NAME", label, 1);
-	for (i = 0; i < t->local.nenv; i++)
-		setenv(t->local.env[i].key, t->local.env[i].value, 1);
 	if ((fd = open("/dev/null", O_RDONLY)) != -1) {
 		dup2(fd, 0);
 		close(fd);

@@ -9,6 +9,7 @@
 
 #include "fleet.h"
 #include "config.h"
+#include "control.h"
 #include "driver.h"
 #include "http.h"
 #include "state.h"
@@ -24,7 +25,8 @@ const struct cmd_entry cmd_doctor_entry = {
 	"enabled provider's API answers. Exit 0 when nothing is wrong, 1 when a\n"
 	"check failed, 2 when the configuration itself does not load.\n\n"
 	"  --offline   skip the network checks\n"
-	"  --json      one JSON object of checks\n",
+	"  --json      one JSON object: {\"ok\": bool, \"checks\": [{check,\n"
+	"              status, detail}]}\n",
 	cmd_doctor_exec,
 	0
 };
@@ -125,9 +127,11 @@ cmd_doctor_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "offline", no_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct doctor	 d;
-	char		*txt, **paths;
-	int		 ch, rc, n, i, offline = 0;
+	struct doctor		 d;
+	struct fleet_template	*t;
+	cJSON			*o;
+	char			*txt, **paths, *cause = NULL;
+	int			 ch, rc, n, i, bad, offline = 0;
 
 	memset(&d, 0, sizeof d);
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -145,23 +149,40 @@ cmd_doctor_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	doctor_report(&d, "config", "ok", "%s", ctx->conf->path != NULL ?
 	    ctx->conf->path : "no file: built-in defaults");
 	paths = template_list_paths(ctx->conf, &n);
-	doctor_report(&d, "templates", n > 0 ? "ok" : "warn", "%d found", n);
-	for (i = 0; i < n; i++)
+	for (i = 0, bad = 0; i < n; i++) {
+		if ((t = template_load_file(paths[i], &cause)) == NULL) {
+			doctor_report(&d, "template", "fail", "%s", cause);
+			free(cause);
+			cause = NULL;
+			bad++;
+		} else
+			template_free(t);
 		free(paths[i]);
+	}
 	free(paths);
+	doctor_report(&d, "templates", n == 0 ? "warn" : bad ? "fail" : "ok",
+	    "%d found, %d load", n, n - bad);
 	if (cmd_open_state(ctx) != 0)
 		doctor_report(&d, "state", "fail", "cannot open (see above)");
 	else
 		doctor_report(&d, "state", "ok", "%s (schema %d)",
 		    state_path(ctx->st), state_schema_version(ctx->st));
 	doctor_providers(&d, ctx, offline);
-	doctor_report(&d, "daemon", "warn", "no `fleet daemon` in this "
-	    "build: stable URLs are recorded, not yet proxied");
+	if (control_alive(ctx->state_dir))
+		doctor_report(&d, "daemon", "ok", "answering on %s/%s",
+		    ctx->state_dir, CONTROL_SOCKET);
+	else
+		doctor_report(&d, "daemon", "warn", "not running: stable URLs "
+		    "are not served (`fleet up` starts it)");
 	if (d.json) {
-		txt = cJSON_Print(d.checks);
+		o = cJSON_CreateObject();
+		cJSON_AddBoolToObject(o, "ok", !d.failed);
+		cJSON_AddItemToObject(o, "checks", d.checks);
+		txt = cJSON_Print(o);
 		printf("%s\n", txt);
 		free(txt);
-	}
-	cJSON_Delete(d.checks);
+		cJSON_Delete(o);
+	} else
+		cJSON_Delete(d.checks);
 	return (d.failed ? FLEET_EXIT_FAIL : FLEET_EXIT_OK);
 }

@@ -76,7 +76,10 @@ status_text(struct cmd_ctx *ctx, const struct st_deployment *d,
 		printf("instance:    %s on %s (%s)\n", in->provider_id != NULL ?
 		    in->provider_id : in->label, in->provider,
 		    inst_state_name(in->state));
-		printf("live state:  %s\n", live);
+		printf("live state:  %s%s\n", live, strcmp(live,
+		    inst_state_name(in->state)) != 0 && strcmp(live, "-") != 0 ?
+		    "  (differs from the record: the daemon's reconciler "
+		    "settles this)" : "");
 		printf("upstream:    %s\n", in->upstream != NULL ?
 		    in->upstream : "-");
 		printf("price:       $%.2f/h, spent $%.2f\n",
@@ -95,6 +98,16 @@ status_text(struct cmd_ctx *ctx, const struct st_deployment *d,
 	free(url);
 }
 
+/* A string member, or null: the same shape `fleet ls --json` uses. */
+static void
+status_str(cJSON *o, const char *key, const char *v)
+{
+	if (v != NULL)
+		cJSON_AddStringToObject(o, key, v);
+	else
+		cJSON_AddNullToObject(o, key);
+}
+
 static void
 status_json(struct cmd_ctx *ctx, const struct st_deployment *d,
     const struct st_instance *in, int has, const char *live,
@@ -107,17 +120,20 @@ status_json(struct cmd_ctx *ctx, const struct st_deployment *d,
 	cJSON_AddStringToObject(o, "name", d->name);
 	cJSON_AddStringToObject(o, "template", d->template_name);
 	cJSON_AddStringToObject(o, "desired", d->desired);
-	cJSON_AddStringToObject(o, "provider", has ? in->provider : "");
+	status_str(o, "provider", has ? in->provider : NULL);
+	status_str(o, "instance", !has ? NULL : in->provider_id != NULL ?
+	    in->provider_id : in->label);
 	cJSON_AddStringToObject(o, "state", has ?
 	    inst_state_name(in->state) : "down");
 	cJSON_AddStringToObject(o, "live_state", live);
-	cJSON_AddStringToObject(o, "gpu", has && in->gpu ? in->gpu : "");
+	status_str(o, "gpu", has ? in->gpu : NULL);
 	cJSON_AddNumberToObject(o, "price_per_hour", has ?
 	    in->price_per_hour : 0);
+	cJSON_AddNumberToObject(o, "uptime_seconds", has ?
+	    (double)(now_wall() - in->created_at) : 0);
 	cJSON_AddStringToObject(o, "stable_url", url);
 	cJSON_AddNumberToObject(o, "stable_port", d->stable_port);
-	cJSON_AddStringToObject(o, "upstream", has && in->upstream ?
-	    in->upstream : "");
+	status_str(o, "upstream", has ? in->upstream : NULL);
 	ts = format_time(d->created_at);
 	cJSON_AddStringToObject(o, "created_at", ts);
 	free(ts);

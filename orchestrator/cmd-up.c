@@ -182,6 +182,36 @@ up_choose_provider(const struct up_opts *o, const struct fleet_template *t,
 	return (NULL);
 }
 
+/* Allocate from the configured range, skipping every template's port. */
+static int
+up_allocate_port(struct cmd_ctx *ctx, struct st_deployment *dep,
+    char **cause)
+{
+	const struct fleet_config	*c = ctx->conf;
+	struct fleet_template		*t;
+	char			       **paths, *ignored;
+	int				 n, i, nres = 0, rc, *res;
+
+	paths = template_list_paths(c, &n);
+	res = xcalloc(n > 0 ? n : 1, sizeof *res);
+	for (i = 0; i < n; i++) {
+		ignored = NULL;
+		if ((t = template_load_file(paths[i], &ignored)) != NULL) {
+			if (t->stable_port != 0)
+				res[nres++] = t->stable_port;
+			template_free(t);
+		}
+		free(ignored);
+		free(paths[i]);
+	}
+	free(paths);
+	rc = state_port_allocate(ctx->st, c->proxy.port_min,
+	    c->proxy.port_max, c->proxy.bind, res, nres, &dep->stable_port,
+	    cause);
+	free(res);
+	return (rc);
+}
+
 /* The stable port: kept from before, else the template's, else allocated. */
 static int
 up_stable_port(struct cmd_ctx *ctx, const struct fleet_template *t,
@@ -195,9 +225,7 @@ up_stable_port(struct cmd_ctx *ctx, const struct fleet_template *t,
 		return (0);
 	/* The template's port belongs to the deployment named after it. */
 	if (t->stable_port == 0 || strcmp(dep->name, t->name) != 0)
-		return (state_port_allocate(ctx->st, c->proxy.port_min,
-		    c->proxy.port_max, c->proxy.bind, &dep->stable_port,
-		    cause));
+		return (up_allocate_port(ctx, dep, cause));
 	if (state_deployment_list(ctx->st, &all, &n, cause) != 0)
 		return (-1);
 	for (i = 0; i < n; i++)
@@ -392,7 +420,8 @@ up_offer(struct cmd_ctx *ctx, const struct up_opts *o,
 	double			 cap;
 
 	cap = o->max_price > 0 ? o->max_price : t->max_price > 0 ?
-	    t->max_price : ctx->conf->defaults.max_price;
+	    t->max_price : dctx->pconf != NULL && dctx->pconf->max_price > 0 ?
+	    dctx->pconf->max_price : ctx->conf->defaults.max_price;
 	memset(&err, 0, sizeof err);
 	if (drv->offers(dctx, t, &offers, &n, &err) != 0) {
 		*cause = xprintf("%s: %s (%s)", drv->name, err.message,
@@ -432,8 +461,23 @@ up_intent(struct cmd_ctx *ctx, const struct up_opts *o,
     const struct fleet_template *t, const char *provider,
     struct st_deployment *dep, struct st_instance *in, char **cause)
 {
+	struct st_instance	cur;
+
 	if (state_begin(ctx->st, cause) != 0)
 		return (-1);
+	/* Read again under the write lock: two `fleet up`s race here. */
+	st_deployment_clear(dep);
+	if (state_deployment_get(ctx->st, o->name, dep, cause) < 0)
+		goto fail;
+	if (dep->id != 0 && state_instance_current(ctx->st, dep->id, &cur,
+	    cause) != 0) {
+		if (*cause == NULL)
+			*cause = xprintf("%s already has instance %s (%s); "
+			    "run `fleet down %s` first", dep->name, cur.label,
+			    inst_state_name(cur.state), dep->name);
+		st_instance_clear(&cur);
+		goto fail;
+	}
 	free(dep->name);
 	dep->name = xstrdup(o->name);
 	if (up_stable_port(ctx, t, dep, cause) != 0)
@@ -443,12 +487,11 @@ up_intent(struct cmd_ctx *ctx, const struct up_opts *o,
 	free(dep->desired);
 	dep->desired = xstrdup("up");
 	up_policy(ctx, o, t, dep);
-	if (state_deployment_upsert(ctx->st, dep, cause) != 0)
+	if (state_deployment_upsert(ctx->st, dep, cause) != 0 ||
+	    state_instance_intent(ctx->st, dep->id, provider, dep->name, in,
+	    cause) != 0)
 		goto fail;
-	if (state_commit(ctx->st, cause) != 0)
-		return (-1);
-	return (state_instance_intent(ctx->st, dep->id, provider, dep->name,
-	    in, cause));
+	return (state_commit(ctx->st, cause));
 fail:
 	state_rollback(ctx->st);
 	return (-1);
@@ -557,6 +600,7 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 	signal(SIGTERM, up_sigint);
 	if (up_create(ctx, t, drv, &dctx, &offer, &in, &cause) != 0) {
 		state_event(ctx->st, dep.name, "up-failed", "%s", cause);
+		state_deployment_set_desired(ctx->st, dep.id, "down", NULL);
 		goto out;
 	}
 	state_event(ctx->st, dep.name, "created", "%s %s", provider,

@@ -1,4 +1,5 @@
 /* cmd.c: helpers every command shares: help, usage errors, config, state. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,24 +74,40 @@ cmd_load_config(struct cmd_ctx *ctx)
 	return (0);
 }
 
-/* Open the state store (after the config, which may name its place). */
+/* Work out the state dir (config, env, XDG) and make sure it exists. */
 int
-cmd_open_state(struct cmd_ctx *ctx)
+cmd_state_dir(struct cmd_ctx *ctx)
 {
-	char	*dir, *cause = NULL;
-	int	 rc;
+	int	rc;
 
-	if (ctx->st != NULL)
+	if (ctx->state_dir != NULL)
 		return (0);
 	if ((rc = cmd_load_config(ctx)) != 0)
 		return (rc);
 	if (ctx->conf->state != NULL)
-		dir = xstrdup(ctx->conf->state);
+		ctx->state_dir = xstrdup(ctx->conf->state);
 	else
-		dir = state_dir_default();
-	ctx->st = state_open(dir, &cause);
-	ctx->state_dir = dir;
-	if (ctx->st == NULL) {
+		ctx->state_dir = state_dir_default();
+	if (mkdir_p(ctx->state_dir, 0700) != 0) {
+		fprintf(stderr, "fleet: cannot create state dir %s: %s\n",
+		    ctx->state_dir, strerror(errno));
+		return (FLEET_EXIT_FAIL);
+	}
+	return (0);
+}
+
+/* Open the state store (after the config, which may name its place). */
+int
+cmd_open_state(struct cmd_ctx *ctx)
+{
+	char	*cause = NULL;
+	int	 rc;
+
+	if (ctx->st != NULL)
+		return (0);
+	if ((rc = cmd_state_dir(ctx)) != 0)
+		return (rc);
+	if ((ctx->st = state_open(ctx->state_dir, &cause)) == NULL) {
 		fprintf(stderr, "fleet: %s\n", cause);
 		free(cause);
 		return (FLEET_EXIT_FAIL);

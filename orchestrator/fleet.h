@@ -117,6 +117,7 @@ int	 cmd_usage_error(const struct cmd_entry *, const char *, ...)
 int	 cmd_wants_help(int, char **);
 int	 cmd_print_help(const struct cmd_entry *);
 int	 cmd_load_config(struct cmd_ctx *);
+int	 cmd_state_dir(struct cmd_ctx *);
 int	 cmd_open_state(struct cmd_ctx *);
 void	 cmd_ctx_free(struct cmd_ctx *);
 
@@ -130,5 +131,6 @@ extern const struct cmd_entry cmd_doctor_entry;
 extern const struct cmd_entry cmd_version_entry;
 extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_echo_server_entry;
+extern const struct cmd_entry cmd_daemon_entry;
 
 #endif

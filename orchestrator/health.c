@@ -11,7 +11,7 @@
 #include "fleet.h"
 #include "config.h"
 
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 static size_t
 health_discard(char *p __unused, size_t sz, size_t n, void *arg __unused)

@@ -71,6 +71,10 @@ static const char *state_migrations[] = {
 	"CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
 	" BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"
 	"CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger"
+	" BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;"
+	"CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
+	" BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"
+	"CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger"
 	" BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;",
 };
 
@@ -474,18 +478,22 @@ state_deployment_list(struct state *st, struct st_deployment **out, int *n,
 }
 
 /*
- * Pick the lowest port in [lo, hi] that no deployment holds and that is
- * free on bind right now. Call inside a transaction so two processes
+ * Pick the lowest port in [lo, hi] that no deployment holds, that no
+ * template claims (reserved) and that is free on bind right now. Call inside a transaction so two processes
  * cannot take the same one (the column is UNIQUE as a backstop).
  */
 int
 state_port_allocate(struct state *st, int lo, int hi, const char *bind,
-    int *port, char **cause)
+    const int *reserved, int nreserved, int *port, char **cause)
 {
 	sqlite3_stmt	*stmt;
-	int		 p, rc;
+	int		 p, rc, i, skip;
 
 	for (p = lo; p <= hi; p++) {
+		for (i = 0, skip = 0; i < nreserved; i++)
+			skip |= reserved[i] == p;
+		if (skip)
+			continue;
 		stmt = state_prepare(st, cause, "SELECT 1 FROM deployments "
 		    "WHERE stable_port = ?", "d", p);
 		if (stmt == NULL)
@@ -590,10 +598,13 @@ state_instance_intent(struct state *st, int64_t deployment_id,
 {
 	int64_t	 now = now_wall(), id;
 	char	*label, *tmp;
+	int	 outer;
 
 	tmp = xprintf("intent-%lld-%d", (long long)now_mono_ms(),
 	    (int)getpid());
-	if (state_begin(st, cause) != 0) {
+	/* Joins the caller's transaction when there is one. */
+	outer = st->in_tx;
+	if (!outer && state_begin(st, cause) != 0) {
 		free(tmp);
 		return (-1);
 	}
@@ -602,7 +613,8 @@ state_instance_intent(struct state *st, int64_t deployment_id,
 	    "(?, ?, ?, 'pending', ?, ?)", "issii", deployment_id, provider,
 	    tmp, now, now) != 0) {
 		free(tmp);
-		state_rollback(st);
+		if (!outer)
+			state_rollback(st);
 		return (-1);
 	}
 	free(tmp);
@@ -611,11 +623,12 @@ state_instance_intent(struct state *st, int64_t deployment_id,
 	if (state_exec(st, cause, "UPDATE instances SET label = ? WHERE id = ?",
 	    "si", label, id) != 0) {
 		free(label);
-		state_rollback(st);
+		if (!outer)
+			state_rollback(st);
 		return (-1);
 	}
 	free(label);
-	if (state_commit(st, cause) != 0)
+	if (!outer && state_commit(st, cause) != 0)
 		return (-1);
 	return (state_instance_by_id(st, id, in, cause));
 }

@@ -73,7 +73,8 @@ int		 state_deployment_delete(struct state *, int64_t id,
 int		 state_deployment_list(struct state *,
 		    struct st_deployment **, int *n, char **cause);
 int		 state_port_allocate(struct state *, int lo, int hi,
-		    const char *bind, int *port, char **cause);
+		    const char *bind, const int *reserved, int nreserved,
+		    int *port, char **cause);
 void		 st_deployment_clear(struct st_deployment *);
 void		 st_deployment_list_free(struct st_deployment *, int);
 

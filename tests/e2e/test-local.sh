@@ -40,6 +40,29 @@ check_exit "down again says not running" 0 "$FLEET" down echo1
 check "the stable URL survives down and up" sh -c "[ \"\$('$FLEET' url echo1)\" = '$url' ]"
 "$FLEET" down echo1 >/dev/null 2>&1
 
+# --- websocket readiness, environment hygiene, racing ups ------------------
+cat > "$FLEET_TEMPLATE_DIR/wsready.yaml" <<YAML
+name: wsready
+ports: [{port: 8998, protocol: ws}]
+health: {type: ws, path: /api/chat, interval: 1s, boot_timeout: 10s}
+local:
+  command: "sh -c 'env > \$FLEET_LOCAL_OWNER/env.\$FLEET_PORT; exec {fleet} echo-server --port {port}'"
+  env: {FLEET_LABEL: hijack, DEMO_VAR: kept}
+YAML
+check_exit "ws health check: a real handshake passes" 0 env RUNPOD_API_KEY=rp-secret-key-123 "$FLEET" up wsready
+check "the workload never sees cloud API keys" sh -c "! grep -q rp-secret-key-123 '$FLEET_STATE_DIR'/env.*"
+check "template env reaches the workload" sh -c "grep -qx DEMO_VAR=kept '$FLEET_STATE_DIR'/env.*"
+check "template env cannot override the label" sh -c "grep -q '^FLEET_LABEL=fleet-wsready-' '$FLEET_STATE_DIR'/env.*"
+"$FLEET" down wsready >/dev/null 2>&1
+"$FLEET" up slow --name race >"$T/race1" 2>&1 &
+r1=$!
+"$FLEET" up slow --name race >"$T/race2" 2>&1 &
+r2=$!
+wait $r1; wait $r2
+check "two racing ups create one instance" [ "$(local_procs | wc -l)" -eq 1 ]
+check "the loser says it is already there" grep -q "already has instance" "$T/race1" "$T/race2"
+"$FLEET" down race >/dev/null 2>&1
+
 # --- crash safety: kill -9 at each point of `fleet up` ---------------------
 FLEET_TEST_CRASH=after-intent "$FLEET" up echo1 --name crash1 >/dev/null 2>&1
 check "killed after intent: ls shows the pending row" sh -c "'$FLEET' ls | grep -Eq '^crash1 +local .* pending'"

@@ -152,10 +152,10 @@ test_stable_port_unique(void **arg)
 	st_deployment_clear(&d);
 	/* The allocator skips ports a deployment holds. */
 	assert_int_equal(state_port_allocate(f->st, 8950, 8960, "127.0.0.1",
-	    &port, &cause), 0);
-	assert_true(port > 8950 && port <= 8960);
+	    (int[]){ 8951 }, 1, &port, &cause), 0);
+	assert_true(port > 8951 && port <= 8960);	/* 8951 reserved */
 	assert_int_equal(state_port_allocate(f->st, 8950, 8950, "127.0.0.1",
-	    &port, &cause), -1);
+	    NULL, 0, &port, &cause), -1);
 	assert_non_null(strstr(cause, "no free port"));
 	free(cause);
 }
@@ -249,6 +249,10 @@ test_ledger_append_only(void **arg)
 	assert_int_not_equal(sqlite3_exec(db, "UPDATE ledger SET usd = 0",
 	    NULL, NULL, NULL), SQLITE_OK);
 	assert_int_not_equal(sqlite3_exec(db, "UPDATE events SET kind = 'x'",
+	    NULL, NULL, NULL), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "DELETE FROM ledger",
+	    NULL, NULL, NULL), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "DELETE FROM events",
 	    NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 }
