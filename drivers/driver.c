@@ -204,6 +204,45 @@ drv_instance_upstream(const struct drv_instance *in,
 	return (NULL);
 }
 
+/*
+ * Expand ${VAR} in a template env value from this process's environment
+ * (e.g. HF_TOKEN: ${HF_TOKEN}); an unset variable expands to nothing.
+ * The result may hold a secret: register it with log_add_secret before
+ * anything that logs.
+ */
+char *
+drv_env_expand(const char *value)
+{
+	char		*out, *name;
+	const char	*p, *end, *v;
+	size_t		 len = 0, cap = strlen(value) + 1, vl;
+
+	out = xmalloc(cap);
+	for (p = value; *p != '\0';) {
+		v = NULL;
+		vl = 1;
+		if (p[0] == '$' && p[1] == '{' &&
+		    (end = strchr(p + 2, '}')) != NULL) {
+			name = xstrndup(p + 2, end - (p + 2));
+			v = getenv(name);
+			free(name);
+			vl = v != NULL ? strlen(v) : 0;
+			p = end + 1;
+		}
+		if (len + vl + 1 > cap) {
+			cap = (len + vl + 1) * 2;
+			out = xreallocarray(out, cap, 1);
+		}
+		if (v != NULL || vl == 0)
+			memcpy(out + len, v != NULL ? v : "", vl);
+		else
+			out[len] = *p++;
+		len += vl;
+	}
+	out[len] = '\0';
+	return (out);
+}
+
 /* Every instance fleet creates is named fleet-<deployment>-<instance id>. */
 char *
 drv_label(const char *deployment, int64_t instance_id)
