@@ -196,8 +196,11 @@ drv_instance_upstream(const struct drv_instance *in,
 	for (i = 0; i < in->nendpoints; i++) {
 		e = &in->endpoints[i];
 		/* Port 0: the driver serves one port, whatever its number. */
-		if (sp != NULL && e->port != 0 && e->port != sp->number)
+		if (sp != NULL && e->port > 0 && e->port != sp->number)
 			continue;
+		if (e->port == -1 && sp != NULL)
+			return (xprintf("%s://%s:%d", e->scheme, e->host,
+			    sp->number));
 		return (xprintf("%s://%s:%d", e->scheme, e->host,
 		    e->public_port));
 	}

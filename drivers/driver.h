@@ -34,6 +34,12 @@ enum inst_state {
 	INST_STOPPED, INST_TERMINATED, INST_FAILED, INST_UNKNOWN
 };
 
+/*
+ * port 0: the driver exposes exactly one service, whatever its number
+ * (local). port -1: the host exposes every service port unchanged on
+ * its public address (Lambda, Paperspace VMs): public_port is ignored
+ * and the template's stable port number is used.
+ */
 struct drv_endpoint {
 	int		 port;		/* service port inside the instance */
 	char		*scheme;	/* "http", "https" or "tcp" */
