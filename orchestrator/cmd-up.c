@@ -11,6 +11,8 @@
 #include "config.h"
 #include "driver.h"
 #include "state.h"
+#include "control.h"
+#include "offers.h"
 
 static int cmd_up_exec(struct cmd_ctx *, int, char **);
 
@@ -160,26 +162,6 @@ bad:
 	fprintf(stderr, "fleet up: %s\n", cause);
 	free(cause);
 	return (FLEET_EXIT_USAGE);
-}
-
-/* --provider, else the first template preference this build has, else local. */
-static const char *
-up_choose_provider(const struct up_opts *o, const struct fleet_template *t,
-    char **cause)
-{
-	int	i;
-
-	if (o->provider != NULL)
-		return (o->provider);
-	for (i = 0; i < t->nproviders; i++)
-		if (driver_find(t->providers[i]) != NULL)
-			return (t->providers[i]);
-	if (t->local.command != NULL)
-		return ("local");
-	*cause = xprintf("no provider in this build can run %s (it asks "
-	    "for %s%s); use --provider", t->name, t->nproviders > 0 ?
-	    t->providers[0] : "a GPU", t->nproviders > 1 ? ", ..." : "");
-	return (NULL);
 }
 
 /* Allocate from the configured range, skipping every template's port. */
@@ -408,53 +390,6 @@ up_existing(struct cmd_ctx *ctx, const struct fleet_template *t,
 	return (FLEET_EXIT_FAIL);
 }
 
-/* The cheapest offer within the price cap (--max-price, template, config). */
-static int
-up_offer(struct cmd_ctx *ctx, const struct up_opts *o,
-    const struct fleet_template *t, const struct fleet_driver *drv,
-    const struct drv_ctx *dctx, struct drv_offer *out, char **cause)
-{
-	struct drv_offer	*offers;
-	struct drv_error	 err;
-	size_t			 n, i, best = (size_t)-1, cheapest = 0;
-	double			 cap;
-
-	cap = o->max_price > 0 ? o->max_price : t->max_price > 0 ?
-	    t->max_price : dctx->pconf != NULL && dctx->pconf->max_price > 0 ?
-	    dctx->pconf->max_price : ctx->conf->defaults.max_price;
-	memset(&err, 0, sizeof err);
-	if (drv->offers(dctx, t, &offers, &n, &err) != 0) {
-		*cause = xprintf("%s: %s (%s)", drv->name, err.message,
-		    drv_err_name(err.kind));
-		return (-1);
-	}
-	for (i = 0; i < n; i++) {
-		if (offers[i].price_per_hour < offers[cheapest].price_per_hour)
-			cheapest = i;
-		if (cap > 0 && offers[i].price_per_hour > cap)
-			continue;
-		if (best == (size_t)-1 ||
-		    offers[i].price_per_hour < offers[best].price_per_hour)
-			best = i;
-	}
-	if (best == (size_t)-1) {
-		if (n == 0)
-			*cause = xprintf("%s has no offer for %s", drv->name,
-			    t->name);
-		else
-			*cause = xprintf("%s has no offer for %s at or under "
-			    "$%.2f/h (cheapest: %s at $%.2f/h)", drv->name,
-			    t->name, cap, offers[cheapest].gpu,
-			    offers[cheapest].price_per_hour);
-		drv_offer_list_free(offers, n);
-		return (-1);
-	}
-	*out = offers[best];
-	memset(&offers[best], 0, sizeof offers[best]);
-	drv_offer_list_free(offers, n);
-	return (0);
-}
-
 /* Write the deployment (desired up) and the instance intent. */
 static int
 up_intent(struct cmd_ctx *ctx, const struct up_opts *o,
@@ -562,67 +497,152 @@ up_abort(struct cmd_ctx *ctx, const struct st_deployment *dep,
 	fprintf(stderr, "fleet up: terminated %s\n", in->label);
 }
 
+/* What an attempt on one offer came to. */
+enum up_outcome { UP_OK, UP_NEXT, UP_STOP };
+
+/* Errors worth trying the next offer for; the rest stop `fleet up`. */
 static int
-up_run(struct cmd_ctx *ctx, const struct up_opts *o,
-    const struct fleet_template *t, const char *provider)
+up_retryable(const char *cause)
 {
-	const struct fleet_driver	*drv;
-	struct drv_ctx			 dctx;
-	struct st_deployment		 dep;
-	struct st_instance		 in;
-	struct drv_offer		 offer;
-	struct up_progress		 p = { now_mono_ms(), is_tty(stderr), 0 };
-	char				*cause = NULL, *url;
-	int				 r, done, rc = FLEET_EXIT_FAIL;
-	int64_t				 timeout;
+	static const char *kinds[] = { "(capacity)", "(quota)",
+	    "(rate_limited)", "(transient)", "(not_found)" };
+	size_t	i;
+
+	for (i = 0; i < nitems(kinds); i++)
+		if (strstr(cause, kinds[i]) != NULL)
+			return (1);
+	return (0);
+}
+
+/* Rent one offer: intent, create, wait healthy. */
+static enum up_outcome
+up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
+    const struct fleet_template *t, const struct offer_entry *e,
+    struct st_deployment *dep, struct up_progress *p, char **cause)
+{
+	struct st_instance	 in;
+	const char		*provider = e->drv->name;
+	enum up_outcome		 out = UP_STOP;
+	int64_t			 timeout;
 
 	memset(&in, 0, sizeof in);
-	memset(&offer, 0, sizeof offer);
-	memset(&dep, 0, sizeof dep);
-	if (deploy_driver(ctx, provider, &drv, &dctx, &cause) != 0) {
-		fprintf(stderr, "fleet up: %s\n", cause);
-		free(cause);
-		return (FLEET_EXIT_USAGE);
+	up_stage(p, "offer chosen: %s (%s x%d, $%.2f/h, %s)", provider,
+	    e->offer.gpu, e->offer.gpu_count, e->offer.price_per_hour,
+	    e->offer.region != NULL ? e->offer.region : "any region");
+	if (up_intent(ctx, o, t, provider, dep, &in, cause) != 0)
+		return (UP_STOP);
+	if (up_create(ctx, t, e->drv, &e->dctx, &e->offer, &in, cause) != 0) {
+		state_event(ctx->st, dep->name, "up-failed", "%s", *cause);
+		out = up_retryable(*cause) ? UP_NEXT : UP_STOP;
+		goto done;
 	}
+	state_event(ctx->st, dep->name, "created", "%s %s", provider,
+	    in.provider_id);
+	up_stage(p, "created: %s", in.provider_id);
+	if (in.state == INST_BOOTING)
+		up_stage(p, "booting");
+	control_notify(ctx);
+	timeout = o->timeout > 0 ? o->timeout : t->health.boot_timeout > 0 ?
+	    t->health.boot_timeout : 900;
+	if (up_wait(ctx, t, e->drv, &e->dctx, &in, timeout, p, cause) != 0) {
+		up_stage(p, "failed: %s", *cause);
+		up_abort(ctx, dep, &in, *cause);
+		out = up_interrupted ? UP_STOP : UP_NEXT;
+		goto done;
+	}
+	up_stage(p, "healthy");
+	state_event(ctx->st, dep->name, "healthy", "%s via %s", in.upstream,
+	    provider);
+	control_notify(ctx);
+	printf("%s is up on %s: ", dep->name, provider);
+	free(*cause);
+	*cause = deploy_stable_url(ctx, dep);
+	printf("%s\n  upstream %s, %s x%d, $%.2f/h\n", *cause, in.upstream,
+	    in.gpu != NULL ? in.gpu : "-", e->offer.gpu_count,
+	    in.price_per_hour);
+	free(*cause);
+	*cause = NULL;
+	out = UP_OK;
+done:
+	st_instance_clear(&in);
+	return (out);
+}
+
+/* No offer at all: say why, provider by provider. */
+static int
+up_no_offer(const struct fleet_template *t, const struct offer_set *s)
+{
+	size_t	i;
+	int	over = 0;
+
+	for (i = 0; i < s->n; i++)
+		over |= s->v[i].over_cap;
+	if (over)
+		fprintf(stderr, "fleet up: no offer for %s within the price "
+		    "cap: cheapest is %s %s at $%.2f/h over $%.2f/h "
+		    "(--max-price)\n", t->name, s->v[0].drv->name,
+		    s->v[0].offer.gpu, s->v[0].offer.price_per_hour,
+		    s->v[0].cap);
+	else
+		fprintf(stderr, "fleet up: no provider can run %s now%s\n",
+		    t->name, t->local.command != NULL ?
+		    " (--provider local runs its local stand-in)" : "");
+	for (i = 0; i < s->nnotes; i++)
+		fprintf(stderr, "  %s\n", s->notes[i]);
+	return (s->n == 0 && s->nnotes > 0 && strstr(s->notes[0],
+	    "skipped") != NULL ? FLEET_EXIT_USAGE : FLEET_EXIT_FAIL);
+}
+
+/*
+ * Walk the offers cheapest first; a capacity or quota error, or a boot
+ * that never turns healthy (terminated first), moves to the next one.
+ */
+static int
+up_run(struct cmd_ctx *ctx, const struct up_opts *o,
+    const struct fleet_template *t)
+{
+	struct st_deployment	 dep;
+	struct offer_set	 s;
+	struct up_progress	 p = { now_mono_ms(), is_tty(stderr), 0 };
+	char			*cause = NULL;
+	int			 r, done, rc = FLEET_EXIT_FAIL, tried = 0;
+	size_t			 i;
+	enum up_outcome		 out = UP_NEXT;
+
+	memset(&dep, 0, sizeof dep);
+	memset(&s, 0, sizeof s);
 	if ((r = state_deployment_get(ctx->st, o->name, &dep, &cause)) < 0)
 		goto out;
 	if (r == 1 && (rc = up_existing(ctx, t, &dep, &done), done))
 		goto out;
 	rc = FLEET_EXIT_FAIL;
-	if (up_offer(ctx, o, t, drv, &dctx, &offer, &cause) != 0)
+	if (offers_gather(ctx, t, o->provider, o->max_price, &s, &cause) != 0)
 		goto out;
-	up_stage(&p, "offer chosen: %s (%s, $%.2f/h, %s)", provider,
-	    offer.gpu, offer.price_per_hour, offer.region != NULL ?
-	    offer.region : "any region");
-	if (up_intent(ctx, o, t, provider, &dep, &in, &cause) != 0)
+	if (s.n == 0 || s.v[0].over_cap) {
+		rc = up_no_offer(t, &s);
+		goto out;
+	}
+	if (control_ensure_daemon(ctx, &cause) != 0)
 		goto out;
 	signal(SIGINT, up_sigint);
 	signal(SIGTERM, up_sigint);
-	if (up_create(ctx, t, drv, &dctx, &offer, &in, &cause) != 0) {
-		state_event(ctx->st, dep.name, "up-failed", "%s", cause);
+	for (i = 0; i < s.n && out == UP_NEXT && !s.v[i].over_cap; i++) {
+		if (tried++ > 0)
+			up_stage(&p, "trying the next offer");
+		free(cause);
+		cause = NULL;
+		out = up_attempt(ctx, o, t, &s.v[i], &dep, &p, &cause);
+		if (out == UP_NEXT)
+			up_stage(&p, "%s: %s", s.v[i].drv->name, cause);
+	}
+	if (out == UP_OK)
+		rc = FLEET_EXIT_OK;
+	else if (out == UP_NEXT) {
+		free(cause);
+		cause = xprintf("every offer failed (%d tried)", tried);
+	}
+	if (rc != FLEET_EXIT_OK)
 		state_deployment_set_desired(ctx->st, dep.id, "down", NULL);
-		goto out;
-	}
-	state_event(ctx->st, dep.name, "created", "%s %s", provider,
-	    in.provider_id);
-	up_stage(&p, "created: %s", in.provider_id);
-	if (in.state == INST_BOOTING)
-		up_stage(&p, "booting");
-	timeout = o->timeout > 0 ? o->timeout : t->health.boot_timeout > 0 ?
-	    t->health.boot_timeout : 900;
-	if (up_wait(ctx, t, drv, &dctx, &in, timeout, &p, &cause) != 0) {
-		up_stage(&p, "failed: %s", cause);
-		up_abort(ctx, &dep, &in, cause);
-		goto out;
-	}
-	up_stage(&p, "healthy");
-	state_event(ctx->st, dep.name, "healthy", "%s via %s", in.upstream,
-	    provider);
-	url = deploy_stable_url(ctx, &dep);
-	printf("%s is up on %s: %s\n", dep.name, provider, url);
-	printf("  upstream %s, $%.2f/h\n", in.upstream, in.price_per_hour);
-	free(url);
-	rc = FLEET_EXIT_OK;
 out:
 	if (cause != NULL && rc != FLEET_EXIT_OK)
 		fprintf(stderr, "fleet up: %s\n", cause);
@@ -630,8 +650,7 @@ out:
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	st_deployment_clear(&dep);
-	st_instance_clear(&in);
-	drv_offer_clear(&offer);
+	offers_free(&s);
 	return (rc);
 }
 
@@ -640,7 +659,8 @@ cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct up_opts		 o;
 	struct fleet_template	*t;
-	const char		*provider;
+	const struct fleet_driver *drv;
+	struct drv_ctx		 dctx;
 	char			*cause = NULL;
 	int			 rc;
 
@@ -653,14 +673,19 @@ cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		free(cause);
 		return (FLEET_EXIT_USAGE);
 	}
-	if ((provider = up_choose_provider(&o, t, &cause)) == NULL) {
+	if ((rc = cmd_open_state(ctx)) != 0) {
+		template_free(t);
+		return (rc);
+	}
+	/* A named provider must exist and have its key: a usage error. */
+	if (o.provider != NULL &&
+	    deploy_driver(ctx, o.provider, &drv, &dctx, &cause) != 0) {
 		fprintf(stderr, "fleet up: %s\n", cause);
 		free(cause);
 		template_free(t);
 		return (FLEET_EXIT_USAGE);
 	}
-	if ((rc = cmd_open_state(ctx)) == 0)
-		rc = up_run(ctx, &o, t, provider);
+	rc = up_run(ctx, &o, t);
 	template_free(t);
 	return (rc);
 }

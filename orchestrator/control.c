@@ -170,7 +170,7 @@ control_ensure_daemon(struct cmd_ctx *ctx, char **cause)
 	int64_t	 deadline;
 	struct timespec ts = { 0, 50 * 1000 * 1000 };
 
-	if (control_alive(ctx->state_dir))
+	if (cmd_find("daemon") == NULL || control_alive(ctx->state_dir))
 		return (0);
 	exe = self_exe();
 	argv[n++] = exe;

@@ -14,6 +14,7 @@ const struct cmd_entry *cmd_table[] = {
 	&cmd_ls_entry,
 	&cmd_status_entry,
 	&cmd_url_entry,
+	&cmd_offers_entry,
 	&cmd_templates_entry,
 	&cmd_doctor_entry,
 	&cmd_version_entry,

@@ -39,7 +39,8 @@ static const struct yfield gpu_fields[] = {
 	  .noff = TMPL(gpu.nmodels),
 	  .help = "acceptable GPU models; empty = any with enough VRAM" },
 	{ .key = "count", .type = YF_INT, .off = TMPL(gpu.count), .min = 0,
-	  .max = 64, .def = "1", .help = "GPUs per instance, 0 = none" },
+	  .max = 64, .def = "1",
+	  .help = "GPUs per instance, 0 = none (no gpu section: 0)" },
 	{ .key = NULL }
 };
 
@@ -272,6 +273,9 @@ template_check(struct fleet_template *t, const struct ynode *root,
 		    "health: type ssh needs a 'command'"));
 	if (t->health.path == NULL)
 		t->health.path = xstrdup("/");
+	/* No gpu section: the workload needs none (count's default is 1). */
+	if (ynode_get(root, "gpu") == NULL)
+		t->gpu.count = 0;
 	if (t->health.port == 0)
 		t->health.port = template_stable_port(t)->number;
 	return (0);

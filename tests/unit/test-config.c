@@ -771,7 +771,7 @@ test_template_defaults(void **state __unused)
 	assert_string_equal(t->name, "mini");	/* from the file name */
 	assert_null(t->description);
 	assert_int_equal(t->gpu.min_vram_gb, 0);
-	assert_int_equal(t->gpu.count, 1);
+	assert_int_equal(t->gpu.count, 0);	/* no gpu section */
 	assert_int_equal(t->gpu.nmodels, 0);
 	assert_int_equal(t->disk_gb, 50);
 	assert_int_equal(t->nports, 1);

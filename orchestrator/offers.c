@@ -1,0 +1,160 @@
+/* offers.c: what can be rented for a template, across providers. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fleet.h"
+#include "config.h"
+#include "driver.h"
+#include "offers.h"
+
+static void
+offers_note(struct offer_set *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+offers_note(struct offer_set *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	s->notes = xreallocarray(s->notes, s->nnotes + 1, sizeof *s->notes);
+	s->notes[s->nnotes++] = msg;
+}
+
+/* Position of a provider in the template's preference list, or -1. */
+static int
+offers_pref(const struct fleet_template *t, const char *name)
+{
+	int	i;
+
+	for (i = 0; i < t->nproviders; i++)
+		if (strcmp(t->providers[i], name) == 0)
+			return (i);
+	return (-1);
+}
+
+/*
+ * Is this driver a candidate when the user named no provider? Clouds are,
+ * unless the template lists others; `local` runs only a stand-in, so it
+ * is chosen for GPU-less templates or when the template lists it.
+ */
+static int
+offers_candidate(const struct fleet_template *t,
+    const struct fleet_driver *d)
+{
+	int	pref = offers_pref(t, d->name);
+
+	if (d->flags & DRV_LOCAL)
+		return (pref >= 0 || (t->gpu.count == 0 &&
+		    t->local.command != NULL));
+	return (t->nproviders == 0 || pref >= 0);
+}
+
+static double
+offers_cap(struct cmd_ctx *ctx, const struct fleet_template *t,
+    const struct drv_ctx *dctx, double max_price)
+{
+	if (max_price > 0)
+		return (max_price);
+	if (t->max_price > 0)
+		return (t->max_price);
+	if (dctx->pconf != NULL && dctx->pconf->max_price > 0)
+		return (dctx->pconf->max_price);
+	return (ctx->conf->defaults.max_price);
+}
+
+static void
+offers_from(struct cmd_ctx *ctx, const struct fleet_template *t,
+    const struct fleet_driver *d, double max_price, struct offer_set *s)
+{
+	struct drv_ctx		 dctx;
+	struct drv_offer	*o;
+	struct drv_error	 err;
+	struct offer_entry	*e;
+	char			*cause = NULL;
+	size_t			 n, i;
+	int			 pref;
+
+	if (driver_ctx_init(&dctx, d, ctx->conf, ctx->state_dir,
+	    &cause) != 0) {
+		offers_note(s, "%s", cause);	/* names the provider */
+		free(cause);
+		return;
+	}
+	memset(&err, 0, sizeof err);
+	if (d->offers(&dctx, t, &o, &n, &err) != 0) {
+		offers_note(s, "%s: %s (%s)", d->name, err.message,
+		    drv_err_name(err.kind));
+		return;
+	}
+	if (n == 0)
+		offers_note(s, "%s: nothing that fits %s", d->name, t->name);
+	pref = offers_pref(t, d->name);
+	s->v = xreallocarray(s->v, s->n + n, sizeof *s->v);
+	for (i = 0; i < n; i++) {
+		e = &s->v[s->n++];
+		memset(e, 0, sizeof *e);
+		e->drv = d;
+		e->dctx = dctx;
+		e->offer = o[i];
+		e->cap = offers_cap(ctx, t, &dctx, max_price);
+		e->over_cap = e->cap > 0 && o[i].price_per_hour > e->cap;
+		e->pref = pref >= 0 ? pref : 1000;
+	}
+	free(o);	/* the entries own the strings now */
+}
+
+static int
+offers_cmp(const void *a, const void *b)
+{
+	const struct offer_entry	*x = a, *y = b;
+
+	if (x->over_cap != y->over_cap)
+		return (x->over_cap - y->over_cap);
+	if (x->offer.price_per_hour != y->offer.price_per_hour)
+		return (x->offer.price_per_hour < y->offer.price_per_hour ?
+		    -1 : 1);
+	return (x->pref - y->pref);
+}
+
+int
+offers_gather(struct cmd_ctx *ctx, const struct fleet_template *t,
+    const char *provider, double max_price, struct offer_set *s,
+    char **cause)
+{
+	const struct fleet_driver	**d, *one;
+
+	memset(s, 0, sizeof *s);
+	if (provider != NULL) {
+		if ((one = driver_find(provider)) == NULL) {
+			*cause = xprintf("unknown provider '%s'", provider);
+			return (-1);
+		}
+		offers_from(ctx, t, one, max_price, s);
+	} else {
+		for (d = driver_table; *d != NULL; d++)
+			if (offers_candidate(t, *d))
+				offers_from(ctx, t, *d, max_price, s);
+	}
+	qsort(s->v, s->n, sizeof *s->v, offers_cmp);
+	return (0);
+}
+
+void
+offers_free(struct offer_set *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->n; i++)
+		drv_offer_clear(&s->v[i].offer);
+	free(s->v);
+	for (i = 0; i < s->nnotes; i++)
+		free(s->notes[i]);
+	free(s->notes);
+	memset(s, 0, sizeof *s);
+}
