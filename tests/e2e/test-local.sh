@@ -103,7 +103,7 @@ check_exit "unknown template: exit 2" 2 "$FLEET" up no-such-template
 out_has "unknown template: named" "unknown template 'no-such-template'"
 check_exit "unknown deployment: down exit 1" 1 "$FLEET" down ghost
 check_exit "unknown provider: exit 2" 2 "$FLEET" up echo1 --name p1 --provider nosuch
-out_has "unknown provider: lists known" "this build has: local"
+out_has "unknown provider: lists known" "this build has: "
 check_exit "bad duration: exit 2" 2 "$FLEET" up echo1 --idle 5x
 check_exit "no-idle-kill needs max-lifetime" 2 "$FLEET" up echo1 --no-idle-kill
 check_exit "invalid deployment name: exit 2" 2 "$FLEET" up echo1 --name 'Bad Name'
