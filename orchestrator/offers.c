@@ -141,7 +141,8 @@ offers_gather(struct cmd_ctx *ctx, const struct fleet_template *t,
 			if (offers_candidate(t, *d))
 				offers_from(ctx, t, *d, max_price, s);
 	}
-	qsort(s->v, s->n, sizeof *s->v, offers_cmp);
+	if (s->n > 1)
+		qsort(s->v, s->n, sizeof *s->v, offers_cmp);
 	return (0);
 }
 

@@ -57,6 +57,10 @@ show(const char *s)
 /* Set *cause to "invalid WHAT 'INPUT': REASON" and return -1. */
 static int
 parse_fail(char **cause, const char *what, const char *input,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int
+parse_fail(char **cause, const char *what, const char *input,
     const char *fmt, ...)
 {
 	va_list	 ap;
