@@ -9,6 +9,7 @@
 #include "driver.h"
 
 const struct fleet_driver *driver_table[] = {
+	&driver_lambda,
 	&driver_local,
 	NULL
 };

@@ -141,6 +141,7 @@ char	*drv_label(const char *deployment, int64_t instance_id);
 int	 drv_label_parse(const char *label, char **deployment,
 	    int64_t *instance_id);
 
+extern const struct fleet_driver driver_lambda;
 extern const struct fleet_driver driver_local;
 
 #endif

@@ -55,6 +55,7 @@
 /* Every provider emulation, mounted at "/<name>". Add new files here. */
 const struct fc_provider *fc_provider_table[] = {
 	&fc_provider_generic,
+	&fc_provider_lambda,
 	NULL
 };
 

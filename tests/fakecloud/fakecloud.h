@@ -104,6 +104,7 @@ struct fc {
 
 extern const struct fc_provider *fc_provider_table[];
 extern const struct fc_provider fc_provider_generic;
+extern const struct fc_provider fc_provider_lambda;
 
 /* fakecloud.c: replies and request helpers. */
 void		 fc_reply(struct fc_req *, int, const char *ctype,
