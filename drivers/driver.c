@@ -10,6 +10,8 @@
 
 const struct fleet_driver *driver_table[] = {
 	&driver_lambda,
+	&driver_runpod,
+	&driver_vast,
 	&driver_local,
 	NULL
 };

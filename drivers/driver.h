@@ -142,6 +142,8 @@ int	 drv_label_parse(const char *label, char **deployment,
 	    int64_t *instance_id);
 
 extern const struct fleet_driver driver_lambda;
+extern const struct fleet_driver driver_runpod;
+extern const struct fleet_driver driver_vast;
 extern const struct fleet_driver driver_local;
 
 #endif

@@ -55,6 +55,8 @@
 /* Every provider emulation, mounted at "/<name>". Add new files here. */
 const struct fc_provider *fc_provider_table[] = {
 	&fc_provider_generic,
+	&fc_provider_vast,
+	&fc_provider_runpod,
 	&fc_provider_lambda,
 	NULL
 };
@@ -288,7 +290,7 @@ static void
 fc_route(struct fc_req *req)
 {
 	const struct fc_provider	**pp;
-	size_t				  n;
+	size_t				  n = 0;
 
 	for (pp = fc_provider_table; *pp != NULL; pp++) {
 		n = strlen((*pp)->name);

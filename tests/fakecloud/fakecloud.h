@@ -104,6 +104,8 @@ struct fc {
 
 extern const struct fc_provider *fc_provider_table[];
 extern const struct fc_provider fc_provider_generic;
+extern const struct fc_provider fc_provider_vast;
+extern const struct fc_provider fc_provider_runpod;
 extern const struct fc_provider fc_provider_lambda;
 
 /* fakecloud.c: replies and request helpers. */
