@@ -43,6 +43,7 @@ static const char *local_secret_env[] = {
 struct local_proc {
 	pid_t	 pid;
 	pid_t	 pgid;
+	pid_t	 sid;
 	int	 port;
 	char	*label;
 	int64_t	 started;
@@ -126,6 +127,8 @@ local_stat(pid_t pid, struct local_proc *lp)
 	for (field = 3; field <= 22 && p != NULL; field++) {
 		if (field == 5)
 			lp->pgid = (pid_t)strtol(p, NULL, 10);
+		if (field == 6)
+			lp->sid = (pid_t)strtol(p, NULL, 10);
 		if (field == 22)
 			start = strtoll(p, NULL, 10);
 		if ((p = strchr(p, ' ')) != NULL)
@@ -207,6 +210,55 @@ local_proc_free(struct local_proc *lp, size_t n)
 	for (i = 0; i < n; i++)
 		free(lp[i].label);
 	free(lp);
+}
+
+static char *
+local_pidfile(const char *owner, const char *label)
+{
+	return (xprintf("%s/local/%s.pid", owner, label));
+}
+
+/*
+ * Find one labelled process. /proc/PID/environ reads empty while a
+ * process is inside execve (the shell exec'ing the workload), so a scan
+ * alone can miss a live instance; the pidfile written at create ("PID
+ * PORT") covers that window. The pid must still lead its own session, so
+ * a recycled pid is not mistaken for ours. 1 found, 0 gone, -1 error.
+ */
+static int
+local_find(const char *owner, const char *label, struct local_proc *out)
+{
+	struct local_proc	*lp, st;
+	size_t			 n, len;
+	char			*path, *buf;
+	int			 pid = 0, port = 0;
+
+	memset(out, 0, sizeof *out);
+	if (local_scan(owner, label, &lp, &n) != 0)
+		return (-1);
+	if (n > 0) {
+		*out = lp[0];
+		lp[0].label = NULL;
+		local_proc_free(lp, n);
+		return (1);
+	}
+	free(lp);
+	path = local_pidfile(owner, label);
+	buf = local_read_file(path, &len);
+	free(path);
+	if (buf == NULL || sscanf(buf, "%d %d", &pid, &port) != 2 || pid <= 1) {
+		free(buf);
+		return (0);
+	}
+	free(buf);
+	memset(&st, 0, sizeof st);
+	if (local_stat(pid, &st) != 0 || st.sid != pid)
+		return (0);
+	st.pid = pid;
+	st.port = port;
+	st.label = xstrdup(label);
+	*out = st;
+	return (1);
 }
 
 /* Is something accepting connections on 127.0.0.1:port? */
@@ -396,6 +448,20 @@ local_spawn(const struct fleet_template *t, const char *label, int port,
 	return (pid);
 }
 
+static void
+local_write_pidfile(const char *owner, const char *label, pid_t pid,
+    int port)
+{
+	char	*path = local_pidfile(owner, label);
+	FILE	*f;
+
+	if ((f = fopen(path, "w")) != NULL) {
+		fprintf(f, "%d %d\n", (int)pid, port);
+		fclose(f);
+	}
+	free(path);
+}
+
 static int
 local_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
     struct drv_instance *out, struct drv_error *err)
@@ -431,6 +497,7 @@ local_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
 	if (pid == -1)
 		return (drv_error_set(err, DRV_ERR_TRANSIENT, 0, "cannot start "
 		    "local process: %s", strerror(errno)));
+	local_write_pidfile(local_owner(ctx), req->name, pid, port);
 	local_fill(&(struct local_proc){ .pid = pid, .pgid = pid,
 	    .port = port, .label = (char *)req->name, .started = now_wall() },
 	    out);
@@ -442,18 +509,18 @@ static int
 local_get(const struct drv_ctx *ctx, const char *id,
     struct drv_instance *out, struct drv_error *err)
 {
-	struct local_proc	*lp;
-	size_t			 n;
+	struct local_proc	lp;
+	int			r;
 
 	memset(out, 0, sizeof *out);
-	if (local_scan(local_owner(ctx), id, &lp, &n) != 0)
+	if ((r = local_find(local_owner(ctx), id, &lp)) == -1)
 		return (drv_error_set(err, DRV_ERR_TRANSIENT, 0, "cannot read "
 		    "/proc: %s", strerror(errno)));
-	if (n == 0)
+	if (r == 0)
 		return (drv_error_set(err, DRV_ERR_NOT_FOUND, 0, "no process "
 		    "labelled %s is running", id));
-	local_fill(&lp[0], out);
-	local_proc_free(lp, n);
+	local_fill(&lp, out);
+	free(lp.label);
 	return (0);
 }
 
@@ -489,32 +556,40 @@ static int
 local_terminate(const struct drv_ctx *ctx, const char *id,
     struct drv_error *err)
 {
-	struct local_proc	*lp;
-	size_t			 n;
+	struct local_proc	 lp;
 	pid_t			 pgid;
 	int64_t			 deadline;
+	int			 r;
+	char			*path;
 	struct timespec		 ts = { 0, 50 * 1000 * 1000 };
 
-	if (local_scan(local_owner(ctx), id, &lp, &n) != 0)
+	if ((r = local_find(local_owner(ctx), id, &lp)) == -1)
 		return (drv_error_set(err, DRV_ERR_TRANSIENT, 0, "cannot read "
 		    "/proc: %s", strerror(errno)));
-	if (n == 0)
+	path = local_pidfile(local_owner(ctx), id);
+	if (r == 0) {
+		unlink(path);
+		free(path);
 		return (0);
-	pgid = lp[0].pgid > 1 ? lp[0].pgid : lp[0].pid;
-	local_proc_free(lp, n);
-	if (kill(-pgid, SIGTERM) == -1 && errno == EPERM)
+	}
+	pgid = lp.pgid > 1 ? lp.pgid : lp.pid;
+	free(lp.label);
+	if (kill(-pgid, SIGTERM) == -1 && errno == EPERM) {
+		free(path);
 		return (drv_error_set(err, DRV_ERR_AUTH, 0, "cannot signal "
 		    "process group %d: %s", (int)pgid, strerror(errno)));
+	}
 	deadline = now_mono_ms() + LOCAL_TERM_WAIT_MS;
 	while (now_mono_ms() < deadline) {
-		if (local_scan(local_owner(ctx), id, &lp, &n) != 0)
+		if ((r = local_find(local_owner(ctx), id, &lp)) != 1)
 			break;
-		local_proc_free(lp, n);
-		if (n == 0)
-			return (0);
+		free(lp.label);
 		nanosleep(&ts, NULL);
 	}
-	kill(-pgid, SIGKILL);
+	if (r == 1)
+		kill(-pgid, SIGKILL);
+	unlink(path);
+	free(path);
 	return (0);
 }
 

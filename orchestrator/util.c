@@ -75,7 +75,11 @@ port_pick_free(const char *addr)
 	struct sockaddr_in	sin;
 	socklen_t		len = sizeof sin;
 	int			fd, i, port = -1;
-	unsigned int		seed = (unsigned int)(now_mono_ms() ^ getpid());
+	static unsigned int	calls;
+	unsigned int		seed;
+
+	/* Two calls in one millisecond must not pick the same port. */
+	seed = (unsigned int)(now_mono_ms() ^ getpid()) + ++calls * 2654435761u;
 
 	for (i = 0; i < 64; i++) {
 		port = 20000 + (int)(rand_r(&seed) % 12000);

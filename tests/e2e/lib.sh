@@ -12,7 +12,10 @@ export FLEET_CONFIG=$T/fleet.yaml
 export XDG_CONFIG_HOME=$T/xdg
 unset RUNPOD_API_KEY LAMBDA_API_KEY VAST_API_KEY PAPERSPACE_API_KEY
 mkdir -p "$FLEET_TEMPLATE_DIR" "$XDG_CONFIG_HOME"
-: > "$FLEET_CONFIG"
+# A shared proxy port of our own, so parallel runs and a user's daemon
+# on the default 7070 never collide.
+E2E_SHARED_PORT=$((10000 + $$ % 9000))
+printf 'proxy:\n  shared_port: %d\n' "$E2E_SHARED_PORT" > "$FLEET_CONFIG"
 E2E_PASSED=0
 E2E_FAILED=0
 E2E_PIDS=""
@@ -68,7 +71,7 @@ e2e_cleanup() {
 		sleep 0.2
 	fi
 	for p in $(local_procs) $E2E_PIDS; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$T"
+	[ -n "$E2E_KEEP" ] && echo "kept $T" || rm -rf "$T"
 }
 trap e2e_cleanup EXIT
 trap 'exit 130' INT TERM
