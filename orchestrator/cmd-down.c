@@ -8,6 +8,7 @@
 #include "config.h"
 #include "driver.h"
 #include "state.h"
+#include "control.h"
 
 static int cmd_down_exec(struct cmd_ctx *, int, char **);
 
@@ -43,6 +44,7 @@ down_one(struct cmd_ctx *ctx, struct st_deployment *dep, const char *reason)
 		st_instance_clear(&in);
 		goto fail;
 	}
+	control_notify(ctx);	/* the proxy answers 503 from now on */
 	now = now_wall();
 	up = format_duration(now - in.created_at);
 	spent = format_money(state_spent_deployment(ctx->st, dep->id, now));

@@ -527,8 +527,9 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 
 	memset(&in, 0, sizeof in);
 	up_stage(p, "offer chosen: %s (%s x%d, $%.2f/h, %s)", provider,
-	    e->offer.gpu, e->offer.gpu_count, e->offer.price_per_hour,
-	    e->offer.region != NULL ? e->offer.region : "any region");
+	    e->offer.gpu != NULL ? e->offer.gpu : "-", e->offer.gpu_count,
+	    e->offer.price_per_hour, e->offer.region != NULL ?
+	    e->offer.region : "any region");
 	if (up_intent(ctx, o, t, provider, dep, &in, cause) != 0)
 		return (UP_STOP);
 	if (up_create(ctx, t, e->drv, &e->dctx, &e->offer, &in, cause) != 0) {

@@ -16,6 +16,7 @@ const struct cmd_entry *cmd_table[] = {
 	&cmd_url_entry,
 	&cmd_offers_entry,
 	&cmd_templates_entry,
+	&cmd_daemon_entry,
 	&cmd_doctor_entry,
 	&cmd_version_entry,
 	&cmd_help_entry,

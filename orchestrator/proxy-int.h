@@ -78,7 +78,7 @@ struct proxy_url {
 struct proxy_fwd {
 	const char	*hostport;	/* upstream Host */
 	const char	*peer;		/* client address for X-Forwarded-For */
-	const char	*token;		/* fleet bearer token to strip, or NULL */
+	const char	*token;		/* fleet token to strip, or NULL */
 	int		 upgrade;
 	int		 close;
 };
@@ -109,6 +109,7 @@ struct proxy_listener {
 	struct proxy		*px;
 	struct proxy_rt		*rt;	/* NULL on the shared port */
 	int			 port;
+	int			 paused;	/* after an accept error */
 	struct evconnlistener	*el;
 };
 
@@ -118,8 +119,11 @@ struct proxy_up {
 	struct bufferevent	*bev;
 	struct proxy_rt		*rt;
 	char			*url;
+	char			*hostport;	/* Host sent upstream */
 	int			 tls;
 	int			 connected;
+	int			 eof;		/* EOF or error seen */
+	int			 error;
 	TAILQ_ENTRY(proxy_up)	 entry;
 };
 
@@ -158,7 +162,12 @@ struct proxy_conn {
 	int			 no_more;	/* no further requests */
 	int			 eof;		/* client sent FIN */
 	int			 websocket;
+	int			 tcp;		/* raw relay route */
+	int			 held;		/* on hold_rt->held */
+	int			 hold_expired;	/* answer 503 now */
+	int			 shut;		/* SHUT_WR done */
 	int			 dead;
+	struct proxy_rt		*hold_rt;
 	int64_t			 head_since;	/* head started, mono ms */
 	int64_t			 last_mono;	/* last byte either way */
 	int64_t			 hold_since;	/* parked since, 0 = not */
@@ -183,6 +192,7 @@ struct proxy {
 	size_t			 max_head;
 	int64_t			 head_ms;
 	int64_t			 idle_ms;
+	int64_t			 sweep_ms;
 	int			 shut;
 	struct proxy_listener	*shared;
 	struct proxy_rts	 routes;
@@ -199,6 +209,8 @@ struct proxy {
 };
 
 /* proxy-http.c: strict parsing and rewriting of HTTP/1.x heads. */
+int	 proxy_parse_head(const char *, size_t, int response,
+	    struct proxy_head *);
 const struct proxy_hdr *proxy_head_get(const struct proxy_head *,
 	    const char *);
 int	 proxy_head_has(const struct proxy_head *, const char *,
@@ -220,7 +232,7 @@ const char *proxy_status_text(int);
 /* proxy-tls.c: https upstreams. */
 struct ssl_ctx_st *proxy_tls_ctx(const char *ca_file, char **cause);
 struct bufferevent *proxy_tls_bev(struct proxy *, const struct proxy_url *);
-void	 proxy_tls_explain(struct bufferevent *, char *, size_t);
+int	 proxy_tls_explain(struct bufferevent *, char *, size_t);
 
 /* proxy-conn.c: one client connection and its upstream. */
 void	 proxy_conn_accept(struct proxy_listener *, int fd,
@@ -230,7 +242,7 @@ void	 proxy_conn_close(struct proxy_conn *);
 void	 proxy_conn_free(struct proxy_conn *);
 void	 proxy_conn_reply(struct proxy_conn *, int status, const char *extra,
 	    const char *ctype, const char *body, int keep);
-void	 proxy_conn_unavailable(struct proxy_conn *);
+void	 proxy_conn_release(struct proxy_conn *, int expired);
 void	 proxy_conn_sweep(struct proxy_conn *, int64_t now);
 void	 proxy_up_free(struct proxy_up *);
 
@@ -239,6 +251,7 @@ void	 proxy_rt_bind(struct proxy_conn *, struct proxy_rt *);
 struct proxy_rt *proxy_rt_find(struct proxy *, const char *);
 void	 proxy_rt_hold(struct proxy_rt *, struct proxy_conn *);
 void	 proxy_rt_unhold(struct proxy_conn *);
+void	 proxy_rt_count_request(struct proxy_rt *);
 void	 proxy_rt_activity(struct proxy_rt *, uint64_t in, uint64_t out);
 void	 proxy_rt_latency(struct proxy_rt *, int64_t ms);
 void	 proxy_rt_error(struct proxy_rt *, const char *, ...)

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 FLEET=$(pwd)/$BUILD/fleet
 export FLEET_STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/fleet-demo.XXXXXX")
 export FLEET_CONFIG=$(pwd)/fleet.yaml
-trap '"$FLEET" down demo-echo >/dev/null 2>&1 || true; rm -rf "$FLEET_STATE_DIR"' EXIT
+trap '"$FLEET" down demo-echo >/dev/null 2>&1 || true
+    "$FLEET" daemon stop >/dev/null 2>&1 || true; rm -rf "$FLEET_STATE_DIR"' EXIT
 
 say() { printf '\n==> %s\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
@@ -21,15 +22,22 @@ run "$FLEET" up demo-echo --provider local
 say "What is running, what it costs"
 run "$FLEET" ls
 
-say "Talk to the instance through its current upstream"
-up=$("$FLEET" url --upstream demo-echo)
-run curl -sS "$up/health"
+say "The app talks to the stable URL; the daemon (started by up) proxies it"
+url=$("$FLEET" url demo-echo)
+run curl -sS "$url/health"
 echo
-run curl -sS -d 'hello from fleet' "$up/echo"
+run curl -sS -d 'hello from fleet' "$url/echo"
 echo
+run "$FLEET" daemon status
 
-say "The stable URL apps point at (it survives restarts and provider moves)"
-run "$FLEET" url demo-echo
+say "Restart the instance: a new upstream port, the same stable URL"
+before=$("$FLEET" url --upstream demo-echo)
+run "$FLEET" down demo-echo
+run "$FLEET" up demo-echo --provider local
+after=$("$FLEET" url --upstream demo-echo)
+echo "upstream was $before, is now $after; the app still uses $url:"
+run curl -sS "$url/health"
+echo
 
 say "Its record: policy, live state, events"
 run "$FLEET" status demo-echo
@@ -39,3 +47,4 @@ run "$FLEET" down demo-echo
 
 say "Nothing left running"
 run "$FLEET" ls --all
+run "$FLEET" daemon stop
