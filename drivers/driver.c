@@ -11,6 +11,7 @@
 const struct fleet_driver *driver_table[] = {
 	&driver_lambda,
 	&driver_runpod,
+	&driver_paperspace,
 	&driver_vast,
 	&driver_local,
 	NULL

@@ -143,6 +143,7 @@ int	 drv_label_parse(const char *label, char **deployment,
 
 extern const struct fleet_driver driver_lambda;
 extern const struct fleet_driver driver_runpod;
+extern const struct fleet_driver driver_paperspace;
 extern const struct fleet_driver driver_vast;
 extern const struct fleet_driver driver_local;
 

@@ -56,8 +56,9 @@
 const struct fc_provider *fc_provider_table[] = {
 	&fc_provider_generic,
 	&fc_provider_vast,
-	&fc_provider_runpod,
 	&fc_provider_lambda,
+	&fc_provider_runpod,
+	&fc_provider_paperspace,
 	NULL
 };
 

@@ -105,8 +105,9 @@ struct fc {
 extern const struct fc_provider *fc_provider_table[];
 extern const struct fc_provider fc_provider_generic;
 extern const struct fc_provider fc_provider_vast;
-extern const struct fc_provider fc_provider_runpod;
 extern const struct fc_provider fc_provider_lambda;
+extern const struct fc_provider fc_provider_runpod;
+extern const struct fc_provider fc_provider_paperspace;
 
 /* fakecloud.c: replies and request helpers. */
 void		 fc_reply(struct fc_req *, int, const char *ctype,
