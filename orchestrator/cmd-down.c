@@ -1,5 +1,6 @@
 /* cmd-down.c: `fleet down NAME`: terminate, record, print what it cost. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,9 @@ down_one(struct cmd_ctx *ctx, struct st_deployment *dep, const char *reason)
 	if ((r = state_instance_current(ctx->st, dep->id, &in, &cause)) < 0)
 		goto fail;
 	state_deployment_set_desired(ctx->st, dep->id, "down", NULL);
+	if (getenv("FLEET_TEST_CRASH") != NULL &&
+	    strcmp(getenv("FLEET_TEST_CRASH"), "after-desired") == 0)
+		raise(SIGKILL);	/* crash-safety tests: see test-local.sh */
 	if (r == 0) {
 		printf("%s is not running\n", dep->name);
 		return (FLEET_EXIT_OK);

@@ -21,10 +21,29 @@ const struct cmd_entry cmd_ls_entry = {
 	"  --all    include deployments that are down\n"
 	"  --json   one JSON array; keys: name, provider, state, gpu,\n"
 	"           price_per_hour, stable_url, upstream, created_at,\n"
-	"           spent_usd (plus desired, instance, uptime_seconds)\n",
+	"           spent_usd (plus desired, instance, uptime_seconds,\n"
+	"           kill_in_seconds, kill_reason)\n"
+	"KILL IN is when the watchdog terminates it (idle or lifetime).\n",
 	cmd_ls_exec,
 	0
 };
+
+/* When the watchdog acts, and why; null when it never will. */
+static void
+ls_json_kill(cJSON *o, const struct st_deployment *d,
+    const struct st_instance *in, int64_t now)
+{
+	const char	*why;
+	int64_t		 left = deploy_kill_in(d, in, now, &why);
+
+	if (left < 0) {
+		cJSON_AddNullToObject(o, "kill_in_seconds");
+		cJSON_AddNullToObject(o, "kill_reason");
+		return;
+	}
+	cJSON_AddNumberToObject(o, "kill_in_seconds", (double)left);
+	cJSON_AddStringToObject(o, "kill_reason", why);
+}
 
 /* One deployment and its live instance as a JSON object. */
 static cJSON *
@@ -54,6 +73,7 @@ ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
 			cJSON_AddNullToObject(o, "upstream");
 		cJSON_AddNumberToObject(o, "uptime_seconds",
 		    (double)(now - in->created_at));
+		ls_json_kill(o, d, in, now);
 	} else {
 		cJSON_AddNullToObject(o, "provider");
 		cJSON_AddNullToObject(o, "instance");
@@ -77,14 +97,19 @@ static void
 ls_row(struct cmd_ctx *ctx, const struct st_deployment *d,
     const struct st_instance *in, int has, int64_t now)
 {
-	char	*url = deploy_stable_url(ctx, d), *up, *spent;
+	char		*url = deploy_stable_url(ctx, d), *up, *spent, *kill;
+	const char	*why;
+	int64_t		 left;
 
 	up = has ? format_duration(now - in->created_at) : xstrdup("-");
 	spent = format_money(state_spent_deployment(ctx->st, d->id, now));
-	printf("%-20s %-10s %-12s %-10s %-8s %7.2f %9s  %s\n", d->name,
+	left = has ? deploy_kill_in(d, in, now, &why) : -1;
+	kill = left < 0 ? xstrdup("-") : format_duration(left);
+	printf("%-20s %-10s %-16s %-10s %-8s %7.2f %9s %-9s %s\n", d->name,
 	    has ? in->provider : "-", has && in->gpu != NULL ? in->gpu : "-",
 	    has ? inst_state_name(in->state) : "down", up,
-	    has ? in->price_per_hour : 0.0, spent, url);
+	    has ? in->price_per_hour : 0.0, spent, kill, url);
+	free(kill);
 	free(up);
 	free(spent);
 	free(url);
@@ -125,8 +150,9 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (json)
 		arr = cJSON_CreateArray();
 	else
-		printf("%-20s %-10s %-12s %-10s %-8s %7s %9s  %s\n", "NAME",
-		    "PROVIDER", "GPU", "STATE", "UPTIME", "$/h", "SPENT", "URL");
+		printf("%-20s %-10s %-16s %-10s %-8s %7s %9s %-9s %s\n",
+		    "NAME", "PROVIDER", "GPU", "STATE", "UPTIME", "$/h",
+		    "SPENT", "KILL IN", "URL");
 	for (i = 0; i < n; i++) {
 		has = state_instance_current(ctx->st, deps[i].id, &in,
 		    NULL) == 1;

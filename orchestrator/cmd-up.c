@@ -514,6 +514,41 @@ up_retryable(const char *cause)
 	return (0);
 }
 
+/*
+ * The budget caps refuse a rent whose first hour would cross them:
+ * spend so far in the period plus one hour of this offer.
+ */
+static int
+up_budget_ok(struct cmd_ctx *ctx, const struct offer_entry *e, char **cause)
+{
+	const struct fleet_config	*c = ctx->conf;
+	int64_t				 now = now_wall(), day, month;
+	double				 spent, hour = e->offer.price_per_hour;
+	time_t				 t = (time_t)now;
+	struct tm			 tm;
+
+	gmtime_r(&t, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	day = (int64_t)timegm(&tm);
+	tm.tm_mday = 1;
+	month = (int64_t)timegm(&tm);
+	if (c->budget.daily_usd > 0 && (spent = state_spent_since(ctx->st,
+	    day, now)) + hour > c->budget.daily_usd) {
+		*cause = xprintf("refused by budget.daily_usd: spent $%.2f "
+		    "today + $%.2f for the first hour of %s > cap $%.2f",
+		    spent, hour, e->drv->name, c->budget.daily_usd);
+		return (0);
+	}
+	if (c->budget.monthly_usd > 0 && (spent = state_spent_since(ctx->st,
+	    month, now)) + hour > c->budget.monthly_usd) {
+		*cause = xprintf("refused by budget.monthly_usd: spent $%.2f "
+		    "this month + $%.2f for the first hour of %s > cap $%.2f",
+		    spent, hour, e->drv->name, c->budget.monthly_usd);
+		return (0);
+	}
+	return (1);
+}
+
 /* Rent one offer: intent, create, wait healthy. */
 static enum up_outcome
 up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
@@ -526,6 +561,8 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 	int64_t			 timeout;
 
 	memset(&in, 0, sizeof in);
+	if (!up_budget_ok(ctx, e, cause))
+		return (UP_STOP);
 	up_stage(p, "offer chosen: %s (%s x%d, $%.2f/h, %s)", provider,
 	    e->offer.gpu != NULL ? e->offer.gpu : "-", e->offer.gpu_count,
 	    e->offer.price_per_hour, e->offer.region != NULL ?
@@ -625,6 +662,7 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 	}
 	if (control_ensure_daemon(ctx, &cause) != 0)
 		goto out;
+	control_send_keys(ctx);
 	signal(SIGINT, up_sigint);
 	signal(SIGTERM, up_sigint);
 	for (i = 0; i < s.n && out == UP_NEXT && !s.v[i].over_cap; i++) {

@@ -106,6 +106,21 @@ static const struct yfield proxy_fields[] = {
 	{ .key = NULL }
 };
 
+static const char *const reap_modes[] = { "report", "auto", NULL };
+
+static const struct yfield daemon_fields[] = {
+	{ .key = "watch_interval", .type = YF_DURATION,
+	  .off = CONF(daemon.watch_interval), .def = "5s", .min = 1,
+	  .help = "how often the watchdog checks idle, lifetime and budget" },
+	{ .key = "reconcile_interval", .type = YF_DURATION,
+	  .off = CONF(daemon.reconcile_interval), .def = "60s", .min = 0,
+	  .help = "how often provider truth is compared with state, 0 = off" },
+	{ .key = "reap", .type = YF_ENUM, .off = CONF(daemon.reap),
+	  .choices = reap_modes, .def = "report",
+	  .help = "orphaned fleet instances: report, or auto-terminate" },
+	{ .key = NULL }
+};
+
 static int config_parse_providers(const struct yfield *,
     const struct ynode *, const char *, void *, char **);
 
@@ -119,6 +134,8 @@ static const struct yfield config_fields[] = {
 	  .help = "fleet-wide spending caps (circuit breaker)" },
 	{ .key = "proxy", .type = YF_SECTION, .sub = proxy_fields,
 	  .help = "the daemon's stable endpoints" },
+	{ .key = "daemon", .type = YF_SECTION, .sub = daemon_fields,
+	  .help = "the watchdog and the reconciler" },
 	{ .key = "state", .type = YF_STRING, .off = CONF(state),
 	  .help = "state directory; unset = $XDG_STATE_HOME/fleet" },
 	{ .key = "template_dirs", .type = YF_STRLIST,

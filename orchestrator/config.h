@@ -47,6 +47,12 @@ struct fleet_config {
 		int		 max_header_bytes;	/* default 65536 */
 	} proxy;
 
+	struct {
+		int64_t		 watch_interval;	/* seconds, default 5 */
+		int64_t		 reconcile_interval;	/* seconds, def 60 */
+		int		 reap;		/* 0 report, 1 auto */
+	} daemon;
+
 	char		*state;		/* dir, or NULL = default */
 	char	       **template_dirs;	/* extra dirs searched first */
 	int		 ntemplate_dirs;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fleet.h"
+#include "config.h"
 #include "control.h"
 
 #define CONTROL_START_WAIT_MS	10000
@@ -218,4 +219,41 @@ control_notify(struct cmd_ctx *ctx)
 		log_debug("no daemon to notify: %s", cause);
 	cJSON_Delete(reply);
 	free(cause);
+}
+
+/*
+ * Hand the daemon the API keys this CLI has (over the 0600 socket), so
+ * the jobs it runs to stop or terminate an instance can reach its
+ * provider even if the daemon was started before the key was exported.
+ */
+void
+control_send_keys(struct cmd_ctx *ctx)
+{
+	const struct fleet_config	*c = ctx->conf;
+	cJSON				*req, *keys, *reply = NULL;
+	const char			*v;
+	char				*cause = NULL;
+	int				 i, n = 0;
+
+	if (c == NULL || ctx->state_dir == NULL)
+		return;
+	req = cJSON_CreateObject();
+	cJSON_AddNumberToObject(req, "v", CONTROL_VERSION);
+	cJSON_AddStringToObject(req, "cmd", "keys");
+	keys = cJSON_AddObjectToObject(req, "keys");
+	for (i = 0; i < c->nproviders; i++) {
+		if (c->providers[i].api_key_env == NULL ||
+		    (v = getenv(c->providers[i].api_key_env)) == NULL ||
+		    *v == '\0')
+			continue;
+		cJSON_AddStringToObject(keys, c->providers[i].api_key_env, v);
+		n++;
+	}
+	if (n > 0 && control_request(ctx->state_dir, req, &reply, 5000,
+	    &cause) != 0) {
+		log_warn("could not hand the API keys to the daemon: %s", cause);
+		free(cause);
+	}
+	cJSON_Delete(reply);
+	cJSON_Delete(req);
 }

@@ -37,6 +37,8 @@ int	 control_simple(const char *state_dir, const char *cmd,
 int	 control_alive(const char *state_dir);
 /* Start `fleet daemon --detach` unless one answers; wait until it does. */
 int	 control_ensure_daemon(struct cmd_ctx *, char **cause);
+/* Best effort: give a running daemon the API keys this CLI has. */
+void	 control_send_keys(struct cmd_ctx *);
 /* Best effort: ask a running daemon to re-read state. */
 void	 control_notify(struct cmd_ctx *);
 

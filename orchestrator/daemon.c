@@ -29,36 +29,6 @@
 #define DAEMON_REFRESH_MS	2000	/* state poll: backstop for reloads */
 #define DAEMON_DRAIN_MS		10000	/* SIGTERM: wait this long for conns */
 
-/* What the daemon knows of one deployment between refreshes. */
-struct daemon_route {
-	char		*name;
-	char		*upstream;
-	char		*state;		/* instance state name, or "down" */
-	int		 port;
-	enum route_state rstate;
-	int		 tcp;
-	int		 wake;
-	double		 price;
-};
-
-struct daemon {
-	struct event_base	*base;
-	struct cmd_ctx		*ctx;
-	struct proxy		*proxy;
-	struct evconnlistener	*ctl;
-	struct event		*ev_term, *ev_int, *ev_hup, *ev_refresh;
-	struct event		*ev_drain;
-	char			*sock_path;
-	char			*pid_path;
-	int			 pid_fd;
-	int64_t			 started_mono;
-	int64_t			 started_wall;
-	int64_t			 drain_deadline;
-	int			 draining;
-	struct daemon_route	*routes;
-	size_t			 nroutes;
-};
-
 /* One control client connection. */
 struct daemon_client {
 	struct daemon		*d;
@@ -66,7 +36,6 @@ struct daemon_client {
 	int			 closing;
 };
 
-static void	daemon_refresh(struct daemon *);
 
 static void
 daemon_routes_free(struct daemon_route *r, size_t n)
@@ -205,7 +174,7 @@ daemon_apply_routes(struct daemon *d, struct daemon_route *r, size_t n)
 	free(pr);
 }
 
-static void
+void
 daemon_refresh(struct daemon *d)
 {
 	struct daemon_route	*r;
@@ -294,6 +263,31 @@ daemon_status(struct daemon *d, cJSON *r)
 
 static void	daemon_begin_drain(struct daemon *, const char *);
 
+/* "keys": only the configured api_key_env names may be set. */
+static int
+daemon_keys(struct daemon *d, const cJSON *req)
+{
+	const struct fleet_config	*c = d->ctx->conf;
+	const cJSON			*keys, *k;
+	int				 i, n = 0;
+
+	keys = cJSON_GetObjectItemCaseSensitive(req, "keys");
+	cJSON_ArrayForEach(k, keys) {
+		if (!cJSON_IsString(k) || k->string == NULL)
+			continue;
+		for (i = 0; i < c->nproviders; i++) {
+			if (c->providers[i].api_key_env == NULL ||
+			    strcmp(c->providers[i].api_key_env, k->string) != 0)
+				continue;
+			log_add_secret(k->valuestring);
+			setenv(k->string, k->valuestring, 1);
+			n++;
+			break;
+		}
+	}
+	return (n);
+}
+
 static cJSON *
 daemon_dispatch(struct daemon *d, const cJSON *req)
 {
@@ -318,6 +312,8 @@ daemon_dispatch(struct daemon *d, const cJSON *req)
 		daemon_refresh(d);
 	else if (strcmp(cmd->valuestring, "stop") == 0)
 		daemon_begin_drain(d, "stop requested");
+	else if (strcmp(cmd->valuestring, "keys") == 0)
+		cJSON_AddNumberToObject(r, "accepted", daemon_keys(d, req));
 	else {
 		cJSON_Delete(r);
 		r = daemon_reply(0, "unknown command");
@@ -635,7 +631,8 @@ static void
 daemon_free(struct daemon *d)
 {
 	struct event	*evs[] = { d->ev_term, d->ev_int, d->ev_hup,
-			    d->ev_refresh, d->ev_drain };
+			    d->ev_refresh, d->ev_drain, d->ev_chld,
+			    d->ev_watch };
 	size_t		 i;
 
 	for (i = 0; i < nitems(evs); i++)
@@ -648,6 +645,8 @@ daemon_free(struct daemon *d)
 	if (d->proxy != NULL)
 		proxy_free(d->proxy);
 	daemon_routes_free(d->routes, d->nroutes);
+	job_free_all(d);
+	watchdog_free(d);
 	if (d->base != NULL)
 		event_base_free(d->base);
 	if (d->pid_fd != -1) {
@@ -659,10 +658,41 @@ daemon_free(struct daemon *d)
 }
 
 static void
+daemon_chld_cb(evutil_socket_t fd __unused, short ev __unused, void *arg)
+{
+	job_reap(arg);
+}
+
+/* The watchdog, and the reconciler as a child job when it is due. */
+static void
+daemon_watch_cb(evutil_socket_t fd __unused, short ev __unused, void *arg)
+{
+	struct daemon		*d = arg;
+	const struct fleet_config *c = d->ctx->conf;
+	static const char	*rec[] = { "reconcile", "--once", NULL };
+	static const char	*reap[] = { "reap", NULL };
+
+	if (d->draining)
+		return;
+	watchdog_sweep(d);
+	if (c->daemon.reconcile_interval <= 0 ||
+	    cmd_find("reconcile") == NULL || job_running(d, "*reconcile*"))
+		return;
+	if (now_mono_ms() < d->next_reconcile_mono)
+		return;
+	d->next_reconcile_mono = now_mono_ms() +
+	    c->daemon.reconcile_interval * 1000;
+	job_run(d, "*reconcile*", "reconcile", rec);
+	if (c->daemon.reap == 1 && !job_running(d, "*reap*"))
+		job_run(d, "*reap*", "reap", reap);
+}
+
+static void
 daemon_events(struct daemon *d)
 {
 	struct timeval	tv = { DAEMON_REFRESH_MS / 1000,
 			    (DAEMON_REFRESH_MS % 1000) * 1000 };
+	struct timeval	wt = { d->ctx->conf->daemon.watch_interval, 0 };
 
 	d->ev_term = evsignal_new(d->base, SIGTERM, daemon_signal_cb, d);
 	d->ev_int = evsignal_new(d->base, SIGINT, daemon_signal_cb, d);
@@ -670,6 +700,10 @@ daemon_events(struct daemon *d)
 	d->ev_refresh = event_new(d->base, -1, EV_PERSIST, daemon_refresh_cb,
 	    d);
 	d->ev_drain = evtimer_new(d->base, daemon_drain_cb, d);
+	d->ev_chld = evsignal_new(d->base, SIGCHLD, daemon_chld_cb, d);
+	d->ev_watch = event_new(d->base, -1, EV_PERSIST, daemon_watch_cb, d);
+	evsignal_add(d->ev_chld, NULL);
+	event_add(d->ev_watch, &wt);
 	evsignal_add(d->ev_term, NULL);
 	evsignal_add(d->ev_int, NULL);
 	evsignal_add(d->ev_hup, NULL);
@@ -707,6 +741,7 @@ daemon_run(struct cmd_ctx *ctx, int detach, const char *logfile)
 
 	memset(&d, 0, sizeof d);
 	d.pid_fd = -1;
+	d.log_fd = -1;
 	d.ctx = ctx;
 	d.sock_path = control_path(ctx->state_dir, CONTROL_SOCKET);
 	d.pid_path = control_path(ctx->state_dir, CONTROL_PIDFILE);
@@ -723,8 +758,10 @@ daemon_run(struct cmd_ctx *ctx, int detach, const char *logfile)
 		free(d.pid_path);
 		return (FLEET_EXIT_OK);
 	}
-	if (log != NULL)
+	if (log != NULL) {
 		log_set_file(log);
+		d.log_fd = fileno(log);
+	}
 	/* The daemon logs one line per event: info level at least. */
 	if (log_level() < LOG_INFO)
 		log_init("fleet", LOG_INFO - LOG_WARN, log);
@@ -742,6 +779,9 @@ daemon_run(struct cmd_ctx *ctx, int detach, const char *logfile)
 		goto out;
 	daemon_events(&d);
 	daemon_refresh(&d);
+	/* Catch up at once: what became idle while no daemon ran dies now. */
+	watchdog_sweep(&d);
+	d.next_reconcile_mono = now_mono_ms();
 	log_info("daemon %d ready: state %s, shared port %s:%d", (int)getpid(),
 	    ctx->state_dir, ctx->conf->proxy.bind,
 	    ctx->conf->proxy.shared_port);

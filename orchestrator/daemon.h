@@ -1,10 +1,87 @@
-/* daemon.h: the long-running `fleet daemon`. */
+/* daemon.h: the long-running `fleet daemon`: its context and parts. */
 #ifndef DAEMON_H
 #define DAEMON_H
 
-struct cmd_ctx;
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
-/* Run the daemon until SIGTERM or a stop command; returns an exit code. */
-int	daemon_run(struct cmd_ctx *, int detach, const char *logfile);
+#include "proxy.h"
+
+struct cmd_ctx;
+struct event;
+struct event_base;
+struct evconnlistener;
+
+/* What the daemon knows of one deployment between refreshes. */
+struct daemon_route {
+	char		*name;
+	char		*upstream;
+	char		*state;		/* instance state name, or "down" */
+	int		 port;
+	enum route_state rstate;
+	int		 tcp;
+	int		 wake;
+	double		 price;
+};
+
+/* A child job: `fleet down NAME --reason idle` and the like. */
+struct job {
+	pid_t		 pid;
+	char		*deployment;
+	char		*what;
+	int64_t		 started_mono;
+	struct job	*next;
+};
+
+/* What the watchdog remembers per deployment (by name) between sweeps. */
+struct watch {
+	char		*name;
+	int64_t		 ready_since;	/* wall, when seen turning ready */
+	int		 seen;
+	int		 was_ready;
+	int		 warned;	/* the 80% warning was logged */
+	int64_t		 acted_mono;	/* last job started for it */
+	struct watch	*next;
+};
+
+/* The one daemon context: no other global mutable state. */
+struct daemon {
+	struct event_base	*base;
+	struct cmd_ctx		*ctx;
+	struct proxy		*proxy;
+	struct evconnlistener	*ctl;
+	struct event		*ev_term, *ev_int, *ev_hup, *ev_refresh;
+	struct event		*ev_drain, *ev_chld, *ev_watch;
+	char			*sock_path;
+	char			*pid_path;
+	int			 pid_fd;
+	int			 log_fd;	/* jobs write here, -1 = stderr */
+	int64_t			 started_mono;
+	int64_t			 started_wall;
+	int64_t			 drain_deadline;
+	int			 draining;
+	int			 breaker;	/* budget cap hit today */
+	int64_t			 next_reconcile_mono;
+	struct daemon_route	*routes;
+	size_t			 nroutes;
+	struct job		*jobs;
+	struct watch		*watches;
+};
+
+/* daemon.c */
+int	 daemon_run(struct cmd_ctx *, int detach, const char *logfile);
+void	 daemon_refresh(struct daemon *);
+
+/* job.c: provider work runs in children, never in the event loop. */
+int	 job_run(struct daemon *, const char *deployment, const char *what,
+	    const char *const *args);
+int	 job_running(struct daemon *, const char *deployment);
+void	 job_reap(struct daemon *);
+void	 job_free_all(struct daemon *);
+
+/* watchdog.c: idle kill, lifetime, budget breaker. */
+void	 watchdog_sweep(struct daemon *);
+void	 watchdog_free(struct daemon *);
 
 #endif

@@ -117,3 +117,34 @@ deploy_stable_url(struct cmd_ctx *ctx, const struct st_deployment *dep)
 		bind = "127.0.0.1";
 	return (xprintf("http://%s:%d", bind, dep->stable_port));
 }
+
+/*
+ * Seconds until the watchdog acts on this deployment (idle or lifetime,
+ * whichever comes first), or -1 when neither applies. `why` names it.
+ */
+int64_t
+deploy_kill_in(const struct st_deployment *d, const struct st_instance *in,
+    int64_t now, const char **why)
+{
+	int64_t	base, left = INT64_MAX, t;
+
+	*why = "-";
+	if (!inst_state_bills(in->state))
+		return (-1);
+	if (d->idle_timeout > 0) {
+		base = d->last_activity > in->created_at ? d->last_activity :
+		    in->created_at;
+		if (d->keep_until > base)
+			base = d->keep_until;
+		left = base + d->idle_timeout - now;
+		*why = "idle";
+	}
+	if (d->max_lifetime > 0 &&
+	    (t = in->created_at + d->max_lifetime - now) < left) {
+		left = t;
+		*why = "lifetime";
+	}
+	if (left == INT64_MAX)
+		return (-1);
+	return (left > 0 ? left : 0);
+}

@@ -87,6 +87,8 @@ int	 deploy_resolve_id(struct cmd_ctx *, struct st_instance *,
 int	 deploy_terminate(struct cmd_ctx *, const struct st_deployment *,
 	    struct st_instance *, const char *reason, char **cause);
 char	*deploy_stable_url(struct cmd_ctx *, const struct st_deployment *);
+int64_t	 deploy_kill_in(const struct st_deployment *,
+	    const struct st_instance *, int64_t now, const char **why);
 
 /* health.c: one readiness probe of a template's health check. */
 int	 health_probe(const struct fleet_template *, const char *upstream,
@@ -133,5 +135,9 @@ extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_echo_server_entry;
 extern const struct cmd_entry cmd_daemon_entry;
 extern const struct cmd_entry cmd_offers_entry;
+extern const struct cmd_entry cmd_cost_entry;
+extern const struct cmd_entry cmd_reconcile_entry;
+extern const struct cmd_entry cmd_reap_entry;
+extern const struct cmd_entry cmd_keep_entry;
 
 #endif

@@ -76,13 +76,19 @@ static const char *state_migrations[] = {
 	" BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"
 	"CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger"
 	" BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;",
+	/* 2: the watchdog's memory survives daemon restarts and sleeps. */
+	"ALTER TABLE deployments ADD COLUMN last_activity INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE deployments ADD COLUMN keep_until INTEGER NOT NULL"
+	" DEFAULT 0;",
 };
 
 #define INSTANCE_COLS "id, deployment_id, provider, provider_id, label, " \
 	"state, gpu, price_per_hour, upstream, ssh_host, ssh_port, " \
 	"created_at, billing_since, spent_usd, ended_at, updated_at"
 #define DEPLOYMENT_COLS "id, name, template, desired, stable_port, " \
-	"idle_timeout, max_lifetime, idle_action, created_at, updated_at"
+	"idle_timeout, max_lifetime, idle_action, created_at, updated_at, " \
+	"last_activity, keep_until"
 
 static void
 state_cause(struct state *st, char **cause, const char *what)
@@ -340,6 +346,8 @@ deployment_from_row(sqlite3_stmt *stmt, struct st_deployment *d)
 	d->idle_action = sqlite3_column_int(stmt, 7);
 	d->created_at = sqlite3_column_int64(stmt, 8);
 	d->updated_at = sqlite3_column_int64(stmt, 9);
+	d->last_activity = sqlite3_column_int64(stmt, 10);
+	d->keep_until = sqlite3_column_int64(stmt, 11);
 }
 
 void
@@ -427,6 +435,24 @@ state_deployment_upsert(struct state *st, struct st_deployment *d,
 		return (-1);
 	return (state_int64(st, "SELECT id FROM deployments WHERE name = ?",
 	    d->name, &d->id, cause));
+}
+
+/* The watchdog's last seen activity (wall clock), kept across restarts. */
+int
+state_deployment_touch(struct state *st, int64_t id, int64_t when,
+    char **cause)
+{
+	return (state_exec(st, cause, "UPDATE deployments SET last_activity = "
+	    "? WHERE id = ? AND last_activity < ?", "iii", when, id, when));
+}
+
+/* `fleet keep`: no idle kill before `until`. */
+int
+state_deployment_keep(struct state *st, int64_t id, int64_t until,
+    char **cause)
+{
+	return (state_exec(st, cause, "UPDATE deployments SET keep_until = ?, "
+	    "updated_at = ? WHERE id = ?", "iii", until, now_wall(), id));
 }
 
 int
@@ -911,5 +937,109 @@ state_event_list(struct state *st, const char *deployment, int limit,
 		e->message = col_str(stmt, 4);
 	}
 	sqlite3_finalize(stmt);
+	return (0);
+}
+
+/* Reconciler and cost queries. */
+
+/* The row carrying label (labels are unique): 1 found, 0 none, -1 error. */
+int
+state_instance_by_label(struct state *st, const char *label,
+    struct st_instance *in, char **cause)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	memset(in, 0, sizeof *in);
+	stmt = state_prepare(st, cause, "SELECT " INSTANCE_COLS
+	    " FROM instances WHERE label = ?", "s", label);
+	if (stmt == NULL)
+		return (-1);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		instance_from_row(stmt, in);
+	else if (rc != SQLITE_DONE)
+		state_cause(st, cause, "read instance");
+	sqlite3_finalize(stmt);
+	return (rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1);
+}
+
+/* The next local midnight after piece.s, in epoch seconds. */
+#define COST_NEXT_DAY "CAST(strftime('%s', date(s, 'unixepoch', " \
+	"'localtime', '+1 day'), 'utc') AS INTEGER)"
+
+/*
+ * Billing in [?1 since, ?2 now]: closed ledger segments and open ones,
+ * clipped at since (prorated), cut at local midnights so a day gets only
+ * its own share, summed per key.
+ */
+#define COST_SQL(KEY) \
+	"WITH RECURSIVE seg(dep, prov, s, e, per_s) AS (" \
+	" SELECT deployment_id, provider, MAX(start_ts, ?1), MIN(end_ts, ?2)," \
+	"  usd * 1.0 / (end_ts - start_ts) FROM ledger" \
+	"  WHERE end_ts > start_ts AND MIN(end_ts, ?2) > MAX(start_ts, ?1)" \
+	" UNION ALL" \
+	" SELECT deployment_id, provider, MAX(billing_since, ?1), ?2," \
+	"  price_per_hour / 3600.0 FROM instances" \
+	"  WHERE billing_since > 0 AND ?2 > MAX(billing_since, ?1))," \
+	" piece(dep, prov, s, e, per_s) AS (" \
+	" SELECT dep, prov, s, e, per_s FROM seg" \
+	" UNION ALL" \
+	" SELECT dep, prov, " COST_NEXT_DAY ", e, per_s FROM piece" \
+	"  WHERE " COST_NEXT_DAY " < e)" \
+	" SELECT " KEY " AS k, SUM((MIN(" COST_NEXT_DAY ", e) - s) * per_s)," \
+	"  SUM(MIN(" COST_NEXT_DAY ", e) - s)" \
+	" FROM piece LEFT JOIN deployments d ON d.id = piece.dep" \
+	" GROUP BY k ORDER BY k"
+
+void
+st_cost_list_free(struct st_cost *c, int n)
+{
+	int	i;
+
+	for (i = 0; i < n; i++)
+		free(c[i].key);
+	free(c);
+}
+
+int
+state_cost(struct state *st, enum st_cost_by by, int64_t since,
+    int64_t now, struct st_cost **out, int *n, char **cause)
+{
+	static const char *sql[] = {
+		COST_SQL("COALESCE(d.name, '#' || piece.dep)"),
+		COST_SQL("piece.prov"),
+		COST_SQL("date(piece.s, 'unixepoch', 'localtime')"),
+	};
+	sqlite3_stmt	*stmt;
+	int		 rc, cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if ((size_t)by >= nitems(sql))
+		fatalx("state_cost: bad grouping %d", (int)by);
+	if ((stmt = state_prepare(st, cause, sql[by], "ii", since,
+	    now)) == NULL)
+		return (-1);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			*out = xreallocarray(*out, cap, sizeof **out);
+		}
+		(*out)[*n].key = col_str(stmt, 0);
+		if ((*out)[*n].key == NULL)
+			(*out)[*n].key = xstrdup("-");
+		(*out)[*n].usd = sqlite3_column_double(stmt, 1);
+		(*out)[*n].seconds = sqlite3_column_int64(stmt, 2);
+		(*n)++;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		state_cause(st, cause, "cost");
+		st_cost_list_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return (-1);
+	}
 	return (0);
 }

@@ -6,7 +6,7 @@
 
 #include "driver.h"
 
-#define STATE_SCHEMA_VERSION 1
+#define STATE_SCHEMA_VERSION 2
 
 struct state;
 
@@ -22,6 +22,8 @@ struct st_deployment {
 	int		 idle_action;
 	int64_t		 created_at;
 	int64_t		 updated_at;
+	int64_t		 last_activity;	/* wall clock, 0 = none seen */
+	int64_t		 keep_until;	/* no idle kill before this */
 };
 
 /* One rented (or being rented) instance of a deployment. */
@@ -66,6 +68,10 @@ int		 state_deployment_get(struct state *, const char *name,
 		    struct st_deployment *, char **cause);	/* 1 found */
 int		 state_deployment_upsert(struct state *,
 		    struct st_deployment *, char **cause);
+int		 state_deployment_touch(struct state *, int64_t id,
+		    int64_t when, char **cause);
+int		 state_deployment_keep(struct state *, int64_t id,
+		    int64_t until, char **cause);
 int		 state_deployment_set_desired(struct state *, int64_t id,
 		    const char *desired, char **cause);
 int		 state_deployment_delete(struct state *, int64_t id,
@@ -107,5 +113,22 @@ double		 state_spent_deployment(struct state *, int64_t deployment_id,
 		    int64_t now);
 double		 state_spent_since(struct state *, int64_t since,
 		    int64_t now);
+
+/* Reconciler and cost (cmd-reconcile.c, cmd-reap.c, cmd-cost.c). */
+int		 state_instance_by_label(struct state *, const char *label,
+		    struct st_instance *, char **cause);	/* 1 found */
+
+enum st_cost_by { ST_COST_DEPLOYMENT, ST_COST_PROVIDER, ST_COST_DAY };
+
+/* Spend of one group (deployment name, provider, or local YYYY-MM-DD). */
+struct st_cost {
+	char		*key;
+	double		 usd;
+	int64_t		 seconds;	/* instance-seconds billed */
+};
+
+int		 state_cost(struct state *, enum st_cost_by, int64_t since,
+		    int64_t now, struct st_cost **, int *n, char **cause);
+void		 st_cost_list_free(struct st_cost *, int);
 
 #endif

@@ -76,6 +76,13 @@ check_exit "killed after create: down finds it by label" 0 "$FLEET" down crash2
 out_has "killed after create: down names the instance" "fleet-crash2-"
 check "killed after create: no labelled process" sh -c "[ -z \"$(local_procs)\" ]"
 
+"$FLEET" up echo1 --name crash3 >/dev/null 2>&1
+FLEET_TEST_CRASH=after-desired "$FLEET" down crash3 >/dev/null 2>&1
+check "down killed mid-way: the process still runs" sh -c "[ -n \"$(local_procs)\" ]"
+check "down killed mid-way: ls still shows it" sh -c "'$FLEET' ls | grep -Eq '^crash3 +local .* running'"
+check "down killed mid-way: reconcile finishes the terminate" "$FLEET" reconcile --once
+check "down killed mid-way: nothing left running" sh -c "[ -z \"$(local_procs)\" ]"
+
 "$FLEET" up slow >"$T/slow.out" 2>&1 &
 uppid=$!
 wait_for 10 sh -c "'$FLEET' ls | grep -Eq '^slow +local .* booting'"
