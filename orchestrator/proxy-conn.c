@@ -4,6 +4,7 @@
 
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +25,20 @@
 static void	conn_up_process(struct proxy_conn *);
 static void	conn_up_drop(struct proxy_conn *);
 static void	conn_finish(struct proxy_conn *);
+
+/*
+ * No Nagle on either side: the proxy forwards in pieces (libevent reads
+ * at most 4 KiB), and a small tail held for the peer's delayed ACK cost
+ * ~40 ms per request (seen by make bench on 4 KiB POSTs).
+ */
+static void
+conn_nodelay(evutil_socket_t fd)
+{
+	int	one = 1;
+
+	if (fd != -1)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
 
 static size_t
 conn_room(struct bufferevent *bev)
@@ -185,7 +200,7 @@ up_explain(struct proxy_up *up, char *buf, size_t size)
 }
 
 static void
-up_event_cb(struct bufferevent *bev __unused, short what, void *arg)
+up_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct proxy_up		*up = arg;
 	char			 why[256];
@@ -194,6 +209,7 @@ up_event_cb(struct bufferevent *bev __unused, short what, void *arg)
 		return;
 	if (what & BEV_EVENT_CONNECTED) {
 		up->connected = 1;
+		conn_nodelay(bufferevent_getfd(bev));
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
@@ -565,6 +581,14 @@ conn_resp_forward(struct proxy_conn *conn, const struct proxy_head *h)
 		c = !keep ? "close" : p->minor == 0 ? "keep-alive" : NULL;
 		conn->resp_close = !keep;
 		conn->resp_head = 0;
+		/*
+		 * Will the upstream close after this response? Then do not
+		 * send the next request down it: it would race the EOF.
+		 */
+		conn->up_close = conn->resp.kind == BODY_EOF ||
+		    proxy_head_has(h, "Connection", "close") ||
+		    (h->minor == 0 &&
+		    !proxy_head_has(h, "Connection", "keep-alive"));
 	}
 	proxy_write_response(h, c, out);
 	evbuffer_drain(bufferevent_get_input(conn->up->bev), h->len);
@@ -626,6 +650,9 @@ conn_resp_done(struct proxy_conn *conn)
 		conn_finish(conn);
 		return (0);
 	}
+	if (conn->up_close && conn->npend == 0 && conn->up != NULL)
+		conn_up_drop(conn);	/* the next request gets a fresh one */
+	conn->up_close = 0;
 	proxy_conn_process(conn);	/* requests waiting their turn */
 	return (1);
 }
@@ -769,6 +796,7 @@ proxy_conn_accept(struct proxy_listener *l, int fd, const struct sockaddr *sa)
 		evutil_closesocket(fd);
 		return;
 	}
+	conn_nodelay(fd);
 	conn = xcalloc(1, sizeof *conn);
 	conn->px = px;
 	conn->port_rt = l->rt;

@@ -157,6 +157,7 @@ struct proxy_conn {
 	int			 resp_head;	/* 1 = waiting for a head */
 	struct proxy_body	 resp;
 	int			 resp_close;	/* close after this response */
+	int			 up_close;	/* upstream closes after this */
 	struct proxy_pend	 pend[PROXY_PIPELINE_MAX];
 	int			 npend;
 	int			 no_more;	/* no further requests */
