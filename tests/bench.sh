@@ -11,7 +11,8 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/fleet-bench.XXXXXX")
 export FLEET_STATE_DIR=$T/state FLEET_TEMPLATE_DIR=$T/templates
 export FLEET_CONFIG=$T/fleet.yaml
 mkdir -p "$FLEET_TEMPLATE_DIR"
-printf 'proxy:\n  port_min: 18000\n  port_max: 18999\n' > "$FLEET_CONFIG"
+printf 'proxy:\n  shared_port: %d\n  port_min: 18000\n  port_max: 18999\n' \
+    $((10000 + $$ % 5000)) > "$FLEET_CONFIG"
 cat > "$FLEET_TEMPLATE_DIR/b.yaml" <<'YAML'
 name: b
 ports: [{port: 8080, protocol: http}]
@@ -20,6 +21,8 @@ local: {command: "{fleet} echo-server --port {port}"}
 YAML
 cleanup() {
 	[ -n "$BENCH_KEEP" ] && return
+	[ -f "$FLEET_STATE_DIR/daemon.pid" ] &&
+	    kill "$(cat "$FLEET_STATE_DIR/daemon.pid")" 2>/dev/null
 	for p in $(grep -lzx -F "FLEET_LOCAL_OWNER=$FLEET_STATE_DIR" \
 	    /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do
 		kill -9 "$p" 2>/dev/null
@@ -60,3 +63,6 @@ i=1
 while [ $i -le "$N" ]; do "$FLEET" down "b$i" >/dev/null 2>&1; i=$((i + 1)); done
 e=$(date +%s%N)
 echo "fleet down x$N: $(( (e - s) / N / 1000000 ))ms each"
+
+# The stable endpoint under load: fleet vs direct vs nginx (wrk).
+sh tests/bench-proxy.sh "$BUILD"
