@@ -244,9 +244,30 @@ rc_gone(struct rc_pass *p, const struct st_deployment *dep,
     struct st_instance *in, enum inst_state ns, const char *why)
 {
 	struct rc_report	*rep = p->rep;
+	struct st_instance	 now;
+	struct st_deployment	 fresh;
 	char			*cause = NULL;
-	int			 up = rc_wants_up(dep);
+	int			 up = rc_wants_up(dep), moved;
 
+	/*
+	 * A `fleet down` (or up) running right now changes the row while we
+	 * look: if it moved since this pass read it, it is not ours to judge.
+	 */
+	moved = state_instance_by_label(p->ctx->st, in->label, &now,
+	    NULL) != 1 || now.state != in->state ||
+	    now.updated_at != in->updated_at;
+	st_instance_clear(&now);
+	if (!moved && state_deployment_get(p->ctx->st, dep->name, &fresh,
+	    NULL) == 1) {
+		moved = strcmp(fresh.desired, dep->desired) != 0;
+		st_deployment_clear(&fresh);
+	}
+	if (moved) {
+		rc_action(rep, 0, "skipped", dep->name, in->provider,
+		    rc_name(in), "changed while reconciling (a fleet command "
+		    "is acting on it); next pass");
+		return;
+	}
 	if (up && !(p->flags & RC_RECREATE)) {
 		rc_action(rep, 0, "vanished", dep->name, in->provider,
 		    rc_name(in), "%s; not re-created (--no-recreate), state "
@@ -603,6 +624,15 @@ rc_recreate(struct rc_pass *p, const char *name)
 		rc_action(p->rep, 1, "recreate-failed", name, NULL, NULL,
 		    "%s", cause != NULL ? cause : "deployment is gone");
 		free(cause);
+		return;
+	}
+	/* Still wanted, and still nothing alive? A `fleet down` may have won. */
+	if (strcmp(dep.desired, "up") != 0 ||
+	    state_instance_current(p->ctx->st, dep.id, &in, NULL) != 0) {
+		st_instance_clear(&in);
+		rc_action(p->rep, 0, "skipped", name, NULL, NULL, "no longer "
+		    "needs re-creating");
+		st_deployment_clear(&dep);
 		return;
 	}
 	state_event(p->ctx->st, name, "recreate", "re-creating: fleet up %s "

@@ -15,7 +15,10 @@ mkdir -p "$FLEET_TEMPLATE_DIR" "$XDG_CONFIG_HOME"
 # A shared proxy port of our own, so parallel runs and a user's daemon
 # on the default 7070 never collide.
 E2E_SHARED_PORT=$((10000 + $$ % 9000))
-printf 'proxy:\n  shared_port: %d\n' "$E2E_SHARED_PORT" > "$FLEET_CONFIG"
+# The daemon's own reconcile pass is off unless a script turns it on: the
+# scripts drive fleet reconcile themselves, at the moments they choose.
+printf 'proxy:\n  shared_port: %d\ndaemon:\n  reconcile_interval: 0s\n' \
+    "$E2E_SHARED_PORT" > "$FLEET_CONFIG"
 E2E_PASSED=0
 E2E_FAILED=0
 E2E_PIDS=""

@@ -6,8 +6,12 @@
 # graceful stop and restart after kill -9.
 . "$(dirname "$0")/lib.sh"
 
-cat >> "$FLEET_CONFIG" <<YAML
+cat > "$FLEET_CONFIG" <<YAML
+proxy:
+  shared_port: $E2E_SHARED_PORT
   hold_timeout: 4s
+daemon:
+  reconcile_interval: 0s
 YAML
 write_echo_template web
 write_echo_template slowweb "sh -c 'sleep 1; exec {fleet} echo-server --port {port}'" 30s

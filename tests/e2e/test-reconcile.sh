@@ -29,7 +29,6 @@ export RUNPOD_API_KEY=$KEY
 export FLEET_RUNPOD_URL=$F/runpod/graphql
 $C -d "{\"api_key\":\"$KEY\"}" "$F/runpod/_fake" >/dev/null
 # The daemon's own reconciler would race the passes this script runs.
-printf 'daemon:\n  reconcile_interval: 0\n' >>"$FLEET_CONFIG"
 
 # The fake's runpod rows, one per line.
 rows() { $C "$F/_control/instances" | tr '{' '\n' | grep '"provider":"runpod"'; }

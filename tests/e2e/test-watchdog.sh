@@ -5,7 +5,9 @@
 # refused by the cap. Small timeouts; every wait is bounded.
 . "$(dirname "$0")/lib.sh"
 
-cat >> "$FLEET_CONFIG" <<YAML
+cat > "$FLEET_CONFIG" <<YAML
+proxy:
+  shared_port: $E2E_SHARED_PORT
 daemon:
   watch_interval: 1s
   reconcile_interval: 0s
