@@ -39,6 +39,29 @@ driver_find(const char *name)
 }
 
 /*
+ * Provider-specific settings from fleet.yaml reach the drivers through the
+ * environment variables they document (FLEET_VAST_MIN_RELIABILITY,
+ * FLEET_VAST_VERIFIED, FLEET_PAPERSPACE_PRICES); a variable already set
+ * wins, so a one-off override on the command line still works.
+ */
+static void
+driver_ctx_settings(const struct provider_conf *pc)
+{
+	char	*v;
+
+	if (strcmp(pc->name, "vast") == 0) {
+		if (pc->min_reliability > 0) {
+			v = xprintf("%g", pc->min_reliability);
+			setenv("FLEET_VAST_MIN_RELIABILITY", v, 0);
+			free(v);
+		}
+		setenv("FLEET_VAST_VERIFIED", pc->verified ? "1" : "0", 0);
+	}
+	if (strcmp(pc->name, "paperspace") == 0 && pc->prices != NULL)
+		setenv("FLEET_PAPERSPACE_PRICES", pc->prices, 0);
+}
+
+/*
  * Fill a driver context from the config and environment: base URL from
  * the provider's env override, else fleet.yaml, else the default; the key
  * from the configured env var. A driver that needs a key and has none is
@@ -67,6 +90,8 @@ driver_ctx_init(struct drv_ctx *ctx, const struct fleet_driver *drv,
 	if (drv->url_env != NULL && (v = getenv(drv->url_env)) != NULL &&
 	    *v != '\0')
 		ctx->base_url = v;
+	if (pc != NULL)
+		driver_ctx_settings(pc);
 	env = pc != NULL && pc->api_key_env != NULL ? pc->api_key_env :
 	    drv->key_env;
 	if (env != NULL && (v = getenv(env)) != NULL && *v != '\0') {

@@ -51,6 +51,13 @@ static const struct yfield provider_fields[] = {
 	  .help = "preferred region" },
 	{ .key = "max_price", .type = YF_MONEY, .off = PROV(max_price),
 	  .def = "0", .help = "$/h cap for this provider, 0 = none" },
+	{ .key = "min_reliability", .type = YF_MONEY,
+	  .off = PROV(min_reliability), .def = "0",
+	  .help = "vast: lowest host reliability offered, 0..1; 0 = 0.95" },
+	{ .key = "verified", .type = YF_BOOL, .off = PROV(verified),
+	  .def = "true", .help = "vast: only verified hosts" },
+	{ .key = "prices", .type = YF_STRING, .off = PROV(prices),
+	  .help = "paperspace: \"TYPE=USD,...\" correcting fleet's table" },
 	{ .key = NULL }
 };
 

@@ -7,6 +7,11 @@
 
 enum idle_action { IDLE_ACTION_TERMINATE, IDLE_ACTION_STOP };
 
+struct tmpl_env {
+	char		*key;
+	char		*value;
+};
+
 /* One entry under `providers:` (runpod, lambda, vast, paperspace, local). */
 struct provider_conf {
 	char		*name;
@@ -16,6 +21,9 @@ struct provider_conf {
 	char		*ssh_key_name;	/* provider-side ssh key name */
 	char		*region;	/* preferred region, or NULL */
 	double		 max_price;	/* 0 = no provider-level cap */
+	double		 min_reliability;	/* vast: host floor, 0 = default */
+	int		 verified;	/* vast: verified hosts only */
+	char		*prices;	/* paperspace: "TYPE=USD,..." */
 	int		 line;		/* where it was declared, 0 = default */
 };
 
@@ -78,10 +86,6 @@ struct tmpl_health {
 	int64_t		 boot_timeout;	/* give up after, default 900 */
 };
 
-struct tmpl_env {
-	char		*key;
-	char		*value;
-};
 
 struct fleet_template {
 	char		*name;

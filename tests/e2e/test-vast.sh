@@ -135,4 +135,15 @@ check "the key is in no output" sh -c "! grep -q '$KEY' '$T/all'"
 check "the key is in no state file" sh -c "! grep -rqa '$KEY' '$FLEET_STATE_DIR'"
 check "the key never went into a URL" sh -c "! $C '$F/_control/requests?prefix=/vast' | grep -o '\"uri\":\"[^\"]*' | grep -q '$KEY'"
 
+# --- the reliability floor and verified flag come from fleet.yaml too --------
+$C -X POST "$F/_control/reset" >/dev/null
+cp "$FLEET_CONFIG" "$T/rel.yaml"
+printf 'providers:\n  vast:\n    min_reliability: 0.85\n' >> "$T/rel.yaml"
+n_default=$("$FLEET" offers vecho --provider vast --json | grep -c '"provider":')
+n_relaxed=$(FLEET_CONFIG="$T/rel.yaml" "$FLEET" offers vecho --provider vast --json | grep -c '"provider":')
+check "config min_reliability 0.85 admits more offers ($n_default -> $n_relaxed)" [ "$n_relaxed" -gt "$n_default" ]
+printf '    verified: false\n' >> "$T/rel.yaml"
+n_unverified=$(FLEET_CONFIG="$T/rel.yaml" "$FLEET" offers vecho --provider vast --json | grep -c '"provider":')
+check "config verified: false admits unverified hosts ($n_relaxed -> $n_unverified)" [ "$n_unverified" -gt "$n_relaxed" ]
+
 e2e_done
