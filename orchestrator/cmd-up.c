@@ -241,30 +241,6 @@ up_policy(struct cmd_ctx *ctx, const struct up_opts *o,
 	    (int)c->defaults.idle_action;
 }
 
-/* Copy what the driver reports into the instance row. */
-static int
-up_record(struct cmd_ctx *ctx, const struct fleet_template *t,
-    struct st_instance *in, const struct drv_instance *di, char **cause)
-{
-	free(in->gpu);
-	in->gpu = di->gpu != NULL ? xstrdup(di->gpu) : NULL;
-	in->price_per_hour = di->price_per_hour;
-	free(in->upstream);
-	in->upstream = drv_instance_upstream(di, t);
-	free(in->ssh_host);
-	in->ssh_host = di->ssh_host != NULL ? xstrdup(di->ssh_host) : NULL;
-	in->ssh_port = di->ssh_port;
-	if (state_instance_update(ctx->st, in, cause) != 0)
-		return (-1);
-	if (in->state != di->state) {
-		if (state_instance_set_state(ctx->st, in->id, di->state,
-		    cause) != 0)
-			return (-1);
-		in->state = di->state;
-	}
-	return (0);
-}
-
 static void
 up_sleep_ms(int64_t ms)
 {
@@ -307,7 +283,7 @@ up_wait(struct cmd_ctx *ctx, const struct fleet_template *t,
 			free(why);
 			why = xstrdup(err.message);
 		} else {
-			if (up_record(ctx, t, in, &di, cause) != 0) {
+			if (deploy_record(ctx, t, in, &di, cause) != 0) {
 				drv_instance_clear(&di);
 				return (-1);
 			}
@@ -470,7 +446,7 @@ up_create(struct cmd_ctx *ctx, const struct fleet_template *t,
 	up_crash_point("after-create");
 	in->provider_id = xstrdup(di.id);
 	if (state_instance_set_provider_id(ctx->st, in->id, di.id,
-	    cause) != 0 || up_record(ctx, t, in, &di, cause) != 0) {
+	    cause) != 0 || deploy_record(ctx, t, in, &di, cause) != 0) {
 		drv_instance_clear(&di);
 		return (-1);
 	}

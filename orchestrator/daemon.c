@@ -605,6 +605,20 @@ daemon_detach(void)
 	return (0);
 }
 
+/* A request reached a stopped deployment with wake_on_request: start it. */
+static void
+daemon_wake_cb(const char *name, void *arg)
+{
+	struct daemon	*d = arg;
+	const char	*args[] = { "start", name, NULL };
+
+	if (d->draining || job_running(d, name))
+		return;
+	log_info("%s: request while stopped: waking it (fleet start)", name);
+	state_event(d->ctx->st, name, "wake", "request while stopped");
+	job_run(d, name, "wake", args);
+}
+
 static struct proxy *
 daemon_proxy(struct daemon *d, char **cause)
 {
@@ -623,7 +637,7 @@ daemon_proxy(struct daemon *d, char **cause)
 	pc.ca_file = getenv("FLEET_CA_FILE");
 	if ((p = proxy_create(d->base, &pc, cause)) == NULL)
 		return (NULL);
-	proxy_set_callbacks(p, NULL, daemon_metrics_cb, d);
+	proxy_set_callbacks(p, daemon_wake_cb, daemon_metrics_cb, d);
 	return (p);
 }
 

@@ -148,3 +148,27 @@ deploy_kill_in(const struct st_deployment *d, const struct st_instance *in,
 		return (-1);
 	return (left > 0 ? left : 0);
 }
+
+/* Copy what the driver reports (upstream, price, ssh, state) into state. */
+int
+deploy_record(struct cmd_ctx *ctx, const struct fleet_template *t,
+    struct st_instance *in, const struct drv_instance *di, char **cause)
+{
+	free(in->gpu);
+	in->gpu = di->gpu != NULL ? xstrdup(di->gpu) : NULL;
+	in->price_per_hour = di->price_per_hour;
+	free(in->upstream);
+	in->upstream = drv_instance_upstream(di, t);
+	free(in->ssh_host);
+	in->ssh_host = di->ssh_host != NULL ? xstrdup(di->ssh_host) : NULL;
+	in->ssh_port = di->ssh_port;
+	if (state_instance_update(ctx->st, in, cause) != 0)
+		return (-1);
+	if (in->state != di->state) {
+		if (state_instance_set_state(ctx->st, in->id, di->state,
+		    cause) != 0)
+			return (-1);
+		in->state = di->state;
+	}
+	return (0);
+}

@@ -19,6 +19,8 @@ const struct cmd_entry *cmd_table[] = {
 	&cmd_reconcile_entry,
 	&cmd_reap_entry,
 	&cmd_keep_entry,
+	&cmd_stop_entry,
+	&cmd_start_entry,
 	&cmd_templates_entry,
 	&cmd_daemon_entry,
 	&cmd_doctor_entry,

@@ -87,6 +87,9 @@ int	 deploy_resolve_id(struct cmd_ctx *, struct st_instance *,
 int	 deploy_terminate(struct cmd_ctx *, const struct st_deployment *,
 	    struct st_instance *, const char *reason, char **cause);
 char	*deploy_stable_url(struct cmd_ctx *, const struct st_deployment *);
+struct drv_instance;
+int	 deploy_record(struct cmd_ctx *, const struct fleet_template *,
+	    struct st_instance *, const struct drv_instance *, char **cause);
 int64_t	 deploy_kill_in(const struct st_deployment *,
 	    const struct st_instance *, int64_t now, const char **why);
 
@@ -139,5 +142,7 @@ extern const struct cmd_entry cmd_cost_entry;
 extern const struct cmd_entry cmd_reconcile_entry;
 extern const struct cmd_entry cmd_reap_entry;
 extern const struct cmd_entry cmd_keep_entry;
+extern const struct cmd_entry cmd_stop_entry;
+extern const struct cmd_entry cmd_start_entry;
 
 #endif

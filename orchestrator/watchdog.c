@@ -45,12 +45,26 @@ watchdog_free(struct daemon *d)
 	}
 }
 
-/* Start `fleet down NAME --reason WHY` unless a job already acts on it. */
+static void	watchdog_job(struct daemon *, const struct st_deployment *,
+		    const char *, const char *, const char *);
+
+/* Terminate: `fleet down NAME --reason WHY` as a job. */
 static void
 watchdog_act(struct daemon *d, const struct st_deployment *dep,
     const char *why, const char *detail)
 {
-	const char	*args[] = { "down", dep->name, "--reason", why, NULL };
+	watchdog_job(d, dep, "down", why, detail);
+}
+
+/*
+ * Start `fleet down|stop NAME --reason WHY` unless a job already acts on
+ * it; a failed one is retried at most every 30 s.
+ */
+static void
+watchdog_job(struct daemon *d, const struct st_deployment *dep,
+    const char *cmd, const char *why, const char *detail)
+{
+	const char	*args[] = { cmd, dep->name, "--reason", why, NULL };
 	struct watch	*w = watch_get(d, dep->name);
 
 	/* One job at a time, and a failed one is retried at most every 30s. */
@@ -58,8 +72,10 @@ watchdog_act(struct daemon *d, const struct st_deployment *dep,
 	    (w->acted_mono != 0 && now_mono_ms() - w->acted_mono < 30000))
 		return;
 	w->acted_mono = now_mono_ms();
-	log_warn("%s: %s: %s; terminating", dep->name, why, detail);
-	state_event(d->ctx->st, dep->name, why, "%s; terminating", detail);
+	log_warn("%s: %s: %s; %s", dep->name, why, detail,
+	    strcmp(cmd, "stop") == 0 ? "stopping" : "terminating");
+	state_event(d->ctx->st, dep->name, why, "%s; %s", detail,
+	    strcmp(cmd, "stop") == 0 ? "stopping" : "terminating");
 	job_run(d, dep->name, why, args);
 }
 
@@ -76,6 +92,19 @@ watchdog_proxy_activity(struct daemon *d, const char *name, int64_t now)
 		return (0);
 	ago = (now_mono_ms() - ps.last_activity_mono) / 1000;
 	return (now - (ago > 0 ? ago : 0));
+}
+
+/* idle_action stop where the provider can keep a stopped instance. */
+static const char *
+watchdog_idle_cmd(const struct st_deployment *dep,
+    const struct st_instance *in)
+{
+	const struct fleet_driver	*drv = driver_find(in->provider);
+
+	if (dep->idle_action == IDLE_ACTION_STOP && drv != NULL &&
+	    (drv->flags & DRV_CAN_STOP))
+		return ("stop");
+	return ("down");
 }
 
 static void
@@ -119,7 +148,7 @@ watchdog_idle(struct daemon *d, const struct daemon_route *r,
 	}
 	lim = format_duration(dep->idle_timeout);
 	if (idle >= dep->idle_timeout)
-		watchdog_act(d, dep, "idle", lim);
+		watchdog_job(d, dep, watchdog_idle_cmd(dep, in), "idle", lim);
 	else if (!w->warned) {
 		w->warned = 1;
 		left = format_duration(dep->idle_timeout - idle);
