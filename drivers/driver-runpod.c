@@ -671,7 +671,8 @@ driver_runpod_offers(const struct drv_ctx *ctx,
     const struct fleet_template *t, struct drv_offer **out, size_t *n,
     struct drv_error *err)
 {
-	return (runpod_offers_ex(ctx, t, 0, out, n, err));
+	/* Spot (interruptible, with a bid) when the template or --spot asks. */
+	return (runpod_offers_ex(ctx, t, ctx->spot, out, n, err));
 }
 
 static const char *

@@ -81,6 +81,7 @@ struct drv_ctx {
 	const char			*api_key;	/* NULL if none */
 	const char			*base_url;
 	const char			*state_dir;
+	int				 spot;	/* offers: interruptible */
 };
 
 struct drv_create_req {

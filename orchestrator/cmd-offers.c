@@ -14,14 +14,15 @@ static int cmd_offers_exec(struct cmd_ctx *, int, char **);
 
 const struct cmd_entry cmd_offers_entry = {
 	"offers",
-	"TEMPLATE [--provider P] [--max-price USD] [--json]",
+	"TEMPLATE [--provider P] [--max-price USD] [--spot] [--json]",
 	"what TEMPLATE can be rented for now, across providers, cheapest first",
 	"Asks every enabled provider that has an API key (or only --provider)\n"
 	"for offers that fit the template's GPU requirement and lists them by\n"
 	"price per hour. Offers above the price cap (--max-price, the\n"
 	"template's max_price, the provider's, then defaults.max_price) are\n"
 	"marked. Providers that were skipped or failed are listed with why.\n"
-	"This is the order `fleet up` tries them in.\n\n"
+	"This is the order `fleet up` tries them in. --spot (or spot: true in\n"
+	"the template) asks for interruptible capacity where offered.\n\n"
 	"  --json   {\"offers\": [{provider, gpu, count, vram_gb,\n"
 	"           price_per_hour, region, available, spot, over_cap}],\n"
 	"           \"notes\": [...]}\n",
@@ -97,10 +98,12 @@ cmd_offers_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "provider", required_argument, NULL, 'p' },
 		{ "max-price", required_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "spot", no_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct fleet_template	*t;
 	struct offer_set	 s;
+	int			 spot = 0;
 	const char		*provider = NULL;
 	char			*cause = NULL;
 	double			 max_price = 0;
@@ -109,6 +112,8 @@ cmd_offers_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (ch == 'p')
 			provider = optarg;
+		else if (ch == 's')
+			spot = 1;
 		else if (ch == 'j')
 			json = 1;
 		else if (ch != 'm' || parse_money(optarg, &max_price,
@@ -128,7 +133,8 @@ cmd_offers_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		free(cause);
 		return (FLEET_EXIT_USAGE);
 	}
-	if (offers_gather(ctx, t, provider, max_price, &s, &cause) != 0) {
+	if (offers_gather(ctx, t, provider, max_price, spot, &s,
+	    &cause) != 0) {
 		fprintf(stderr, "fleet offers: %s\n", cause);
 		free(cause);
 		template_free(t);

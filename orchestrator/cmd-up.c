@@ -20,7 +20,7 @@ const struct cmd_entry cmd_up_entry = {
 	"up",
 	"TEMPLATE [--name NAME] [--provider P] [--max-price USD] "
 	    "[--idle DUR] [--max-lifetime DUR] [--no-idle-kill] "
-	    "[--timeout DUR]",
+	    "[--timeout DUR] [--spot]",
 	"rent an instance for TEMPLATE, wait until healthy, print its URL",
 	"Picks a provider (--provider, else the template's preference, else\n"
 	"local), records the intent in state before calling the provider,\n"
@@ -34,7 +34,9 @@ const struct cmd_entry cmd_up_entry = {
 	"  --idle DUR           idle timeout (e.g. 20m) for the watchdog\n"
 	"  --max-lifetime DUR   hard lifetime limit\n"
 	"  --no-idle-kill       disable the idle kill (needs --max-lifetime)\n"
-	"  --timeout DUR        boot timeout, overriding the template's\n",
+	"  --timeout DUR        boot timeout, overriding the template's\n"
+	"  --spot               interruptible (spot) capacity, bid at the\n"
+	"                       offer's price, where the provider has it\n",
 	cmd_up_exec,
 	0
 };
@@ -48,6 +50,7 @@ struct up_opts {
 	int64_t		 lifetime;	/* -1 = unset */
 	int64_t		 timeout;	/* -1 = unset */
 	int		 no_idle_kill;
+	int		 spot;
 };
 
 /* Progress: stage lines with elapsed time; a live waiting line on a TTY. */
@@ -108,6 +111,7 @@ up_parse(int argc, char **argv, struct up_opts *o)
 		{ "max-lifetime", required_argument, NULL, 'l' },
 		{ "no-idle-kill", no_argument, NULL, 'K' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "spot", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
 	char	*cause = NULL;
@@ -141,6 +145,9 @@ up_parse(int argc, char **argv, struct up_opts *o)
 			break;
 		case 'K':
 			o->no_idle_kill = 1;
+			break;
+		case 'S':
+			o->spot = 1;
 			break;
 		default:
 			return (cmd_usage_error(&cmd_up_entry, "bad option"));
@@ -436,6 +443,7 @@ up_create(struct cmd_ctx *ctx, const struct fleet_template *t,
 	req.tmpl = t;
 	req.name = in->label;
 	req.offer = offer;
+	req.spot = offer->spot || dctx->spot;
 	up_crash_point("after-intent");
 	if (drv->create(dctx, &req, &di, &err) != 0) {
 		*cause = xprintf("%s: %s (%s)", drv->name, err.message,
@@ -630,7 +638,8 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 	if (r == 1 && (rc = up_existing(ctx, t, &dep, &done), done))
 		goto out;
 	rc = FLEET_EXIT_FAIL;
-	if (offers_gather(ctx, t, o->provider, o->max_price, &s, &cause) != 0)
+	if (offers_gather(ctx, t, o->provider, o->max_price, o->spot, &s,
+	    &cause) != 0)
 		goto out;
 	if (s.n == 0 || s.v[0].over_cap) {
 		rc = up_no_offer(t, &s);

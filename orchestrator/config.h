@@ -119,6 +119,7 @@ struct fleet_template {
 	int		 idle_action;	/* -1 = config default */
 	int		 idle_gpu_percent;	/* default 5 */
 	int		 wake_on_request;
+	int		 spot;		/* interruptible capacity */
 	int		 stable_port;	/* 0 = allocate */
 
 	struct {

@@ -70,7 +70,8 @@ offers_cap(struct cmd_ctx *ctx, const struct fleet_template *t,
 
 static void
 offers_from(struct cmd_ctx *ctx, const struct fleet_template *t,
-    const struct fleet_driver *d, double max_price, struct offer_set *s)
+    const struct fleet_driver *d, double max_price, int spot,
+    struct offer_set *s)
 {
 	struct drv_ctx		 dctx;
 	struct drv_offer	*o;
@@ -86,6 +87,7 @@ offers_from(struct cmd_ctx *ctx, const struct fleet_template *t,
 		free(cause);
 		return;
 	}
+	dctx.spot = spot || t->spot;
 	memset(&err, 0, sizeof err);
 	if (d->offers(&dctx, t, &o, &n, &err) != 0) {
 		offers_note(s, "%s: %s (%s)", d->name, err.message,
@@ -124,7 +126,7 @@ offers_cmp(const void *a, const void *b)
 
 int
 offers_gather(struct cmd_ctx *ctx, const struct fleet_template *t,
-    const char *provider, double max_price, struct offer_set *s,
+    const char *provider, double max_price, int spot, struct offer_set *s,
     char **cause)
 {
 	const struct fleet_driver	**d, *one;
@@ -135,11 +137,11 @@ offers_gather(struct cmd_ctx *ctx, const struct fleet_template *t,
 			*cause = xprintf("unknown provider '%s'", provider);
 			return (-1);
 		}
-		offers_from(ctx, t, one, max_price, s);
+		offers_from(ctx, t, one, max_price, spot, s);
 	} else {
 		for (d = driver_table; *d != NULL; d++)
 			if (offers_candidate(t, *d))
-				offers_from(ctx, t, *d, max_price, s);
+				offers_from(ctx, t, *d, max_price, spot, s);
 	}
 	if (s->n > 1)
 		qsort(s->v, s->n, sizeof *s->v, offers_cmp);

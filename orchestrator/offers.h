@@ -30,8 +30,8 @@ struct offer_set {
  * disabled ones and failing ones leave a note instead of an error.
  */
 int	 offers_gather(struct cmd_ctx *, const struct fleet_template *,
-	    const char *provider, double max_price, struct offer_set *,
-	    char **cause);
+	    const char *provider, double max_price, int spot,
+	    struct offer_set *, char **cause);
 void	 offers_free(struct offer_set *);
 
 #endif

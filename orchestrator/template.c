@@ -121,6 +121,8 @@ static const struct yfield template_fields[] = {
 	{ .key = "wake_on_request", .type = YF_BOOL,
 	  .off = TMPL(wake_on_request), .def = "false",
 	  .help = "a request to a stopped deployment starts it" },
+	{ .key = "spot", .type = YF_BOOL, .off = TMPL(spot), .def = "false",
+	  .help = "rent interruptible (spot) capacity where offered" },
 	{ .key = "stable_port", .type = YF_INT, .off = TMPL(stable_port),
 	  .min = 0, .max = 65535, .def = "0",
 	  .help = "local port of the stable URL; 0 = allocate one" },

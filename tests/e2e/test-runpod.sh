@@ -119,4 +119,15 @@ check "the key is in no output" sh -c "! grep -q '$KEY' '$T/all'"
 check "the key is in no state file" sh -c "! grep -rq '$KEY' '$FLEET_STATE_DIR'"
 check "no sanitizer reports in any output" sh -c "! grep -E 'Sanitizer|runtime error' '$T/all'"
 
+# --- spot: interruptible capacity, rented with a bid ----------------------------
+cheapest() { "$FLEET" offers rpecho --provider runpod "$@" --json | tr -d ' \n\t' |
+    grep -o '"price_per_hour":[0-9.]*' | head -n 1 | cut -d: -f2; }
+od=$(cheapest)
+os=$(cheapest --spot)
+check "spot offers are cheaper ($os < $od)" awk "BEGIN { exit !($os < $od) }"
+check "offers --spot marks them spot" sh -c "'$FLEET' offers rpecho --provider runpod --spot --json | grep -q '\"spot\":[[:space:]]*true'"
+check_exit "up --spot exits 0" 0 "$FLEET" up rpecho --name spotty --provider runpod --spot
+check "up --spot rented with podRentInterruptable and a bid" sh -c "$C '$F/_control/requests?prefix=/runpod' | grep -q 'podRentInterruptable' && $C '$F/_control/requests?prefix=/runpod' | grep -q 'bidPerGpu'"
+"$FLEET" down spotty >/dev/null 2>&1
+
 e2e_done
