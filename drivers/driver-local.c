@@ -452,12 +452,15 @@ static void
 local_write_pidfile(const char *owner, const char *label, pid_t pid,
     int port)
 {
-	char	*path = local_pidfile(owner, label);
-	FILE	*f;
+	char	*path = local_pidfile(owner, label), buf[32];
+	int	 fd, len;
 
-	if ((f = fopen(path, "w")) != NULL) {
-		fprintf(f, "%d %d\n", (int)pid, port);
-		fclose(f);
+	len = snprintf(buf, sizeof buf, "%d %d\n", (int)pid, port);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd != -1) {
+		if (write(fd, buf, len) != len)
+			log_warn("cannot write %s", path);
+		close(fd);
 	}
 	free(path);
 }

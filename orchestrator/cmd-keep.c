@@ -63,7 +63,11 @@ cmd_keep_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		printf("%s: no idle kill before %s\n", d.name, until);
 	else
 		printf("%s: keep cancelled\n", d.name);
-	state_event(ctx->st, d.name, "keep", "no idle kill before %s", until);
+	if (dur > 0)
+		state_event(ctx->st, d.name, "keep", "no idle kill before %s",
+		    until);
+	else
+		state_event(ctx->st, d.name, "keep", "keep cancelled");
 	free(until);
 	control_notify(ctx);
 	st_deployment_clear(&d);

@@ -22,10 +22,12 @@ const struct cmd_entry cmd_up_entry = {
 	    "[--idle DUR] [--max-lifetime DUR] [--no-idle-kill] "
 	    "[--timeout DUR] [--spot]",
 	"rent an instance for TEMPLATE, wait until healthy, print its URL",
-	"Picks a provider (--provider, else the template's preference, else\n"
-	"local), records the intent in state before calling the provider,\n"
+	"Gathers offers from every enabled provider that has an API key (or\n"
+	"only --provider), cheapest first (ties by the template's provider\n"
+	"list; local only for GPU-less templates or when listed), and rents\n"
+	"the first: records the intent in state before calling the provider,\n"
 	"creates the instance, waits for the health check and prints the\n"
-	"stable URL. An instance that does not become healthy within the\n"
+	"stable URL. A capacity/quota error moves on to the next offer. An instance that does not become healthy within the\n"
 	"template's boot timeout (or --timeout) is terminated, not left\n"
 	"billing. Ctrl-C while waiting terminates it too.\n\n"
 	"  --name NAME          deployment name (default: the template name)\n"
@@ -611,8 +613,13 @@ up_no_offer(const struct fleet_template *t, const struct offer_set *s)
 		    " (--provider local runs its local stand-in)" : "");
 	for (i = 0; i < s->nnotes; i++)
 		fprintf(stderr, "  %s\n", s->notes[i]);
-	return (s->n == 0 && s->nnotes > 0 && strstr(s->notes[0],
-	    "skipped") != NULL ? FLEET_EXIT_USAGE : FLEET_EXIT_FAIL);
+	/* Nothing offered because no provider has a key: a setup error. */
+	for (i = 0; i < s->nnotes; i++)
+		if (strstr(s->notes[i], "no API key") == NULL &&
+		    strstr(s->notes[i], "disabled") == NULL)
+			return (FLEET_EXIT_FAIL);
+	return (s->n == 0 && s->nnotes > 0 ? FLEET_EXIT_USAGE :
+	    FLEET_EXIT_FAIL);
 }
 
 /*

@@ -108,9 +108,12 @@ daemon_load_routes(struct daemon *d, struct daemon_route **out, size_t *n)
 		return (-1);
 	}
 	*out = xcalloc(nd > 0 ? nd : 1, sizeof **out);
+	/*
+	 * Every deployment keeps its stable port: one that is down answers
+	 * 503 with its state instead of refusing the connection, so an app
+	 * learns why, and the port stays ours for the next `fleet up`.
+	 */
 	for (i = 0; i < nd; i++) {
-		if (strcmp(deps[i].desired, "up") != 0)
-			continue;
 		has = state_instance_current(d->ctx->st, deps[i].id, &in,
 		    NULL) == 1;
 		r = &(*out)[(*n)++];

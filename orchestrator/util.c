@@ -21,12 +21,16 @@ now_wall(void)
 	return ((int64_t)time(NULL));
 }
 
+/*
+ * Milliseconds on a clock that never jumps but keeps counting while the
+ * machine is suspended (CLOCK_BOOTTIME): idle time spent asleep is idle.
+ */
 int64_t
 now_mono_ms(void)
 {
 	struct timespec	ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
