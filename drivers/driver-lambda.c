@@ -56,15 +56,6 @@ static const struct {
 	    DRV_ERR_INVALID },
 };
 
-static const char *
-lambda_str(const cJSON *o, const char *key)
-{
-	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return (cJSON_IsString(v) && v->valuestring != NULL ?
-	    v->valuestring : NULL);
-}
-
 static int
 lambda_int(const cJSON *o, const char *key, int dflt)
 {
@@ -227,9 +218,9 @@ lambda_gpu_matches(const char *want, const char *gpu_description,
 static const char *
 lambda_gpu_desc(const cJSON *type)
 {
-	const char	*s = lambda_str(type, "gpu_description");
+	const char	*s = drv_json_str(type, "gpu_description");
 
-	return (s != NULL ? s : lambda_str(type, "description"));
+	return (s != NULL ? s : drv_json_str(type, "description"));
 }
 
 /* GPUs in a type: specs.gpus (v1.6), else "gpu_8x_..." in its name. */
@@ -238,7 +229,7 @@ lambda_gpu_count(const cJSON *type)
 {
 	const cJSON	*specs = cJSON_GetObjectItemCaseSensitive(type,
 			    "specs");
-	const char	*name = lambda_str(type, "name");
+	const char	*name = drv_json_str(type, "name");
 	int		 n;
 
 	if ((n = lambda_int(specs, "gpus", -1)) >= 0)
@@ -277,7 +268,7 @@ lambda_pick_region(const cJSON *regions, const char *prefer)
 	const char	*name, *first = NULL;
 
 	cJSON_ArrayForEach(r, regions) {
-		if ((name = lambda_str(r, "name")) == NULL || *name == '\0')
+		if ((name = drv_json_str(r, "name")) == NULL || *name == '\0')
 			continue;
 		if (prefer != NULL && strcmp(name, prefer) == 0)
 			return (name);
@@ -315,7 +306,7 @@ lambda_parse_offers(const cJSON *data, const struct fleet_template *t,
 		return (-1);
 	cJSON_ArrayForEach(item, data) {
 		type = cJSON_GetObjectItemCaseSensitive(item, "instance_type");
-		name = lambda_str(type, "name");
+		name = drv_json_str(type, "name");
 		if (name == NULL)
 			name = item->string;
 		gpu = lambda_gpu_desc(type);
@@ -378,13 +369,13 @@ lambda_parse_instance(const cJSON *o, struct drv_instance *out)
 	int		 cents;
 
 	memset(out, 0, sizeof *out);
-	if ((id = lambda_str(o, "id")) == NULL || *id == '\0' ||
-	    (status = lambda_str(o, "status")) == NULL)
+	if ((id = drv_json_str(o, "id")) == NULL || *id == '\0' ||
+	    (status = drv_json_str(o, "status")) == NULL)
 		return (-1);
-	if ((ip = lambda_str(o, "ip")) != NULL && *ip == '\0')
+	if ((ip = drv_json_str(o, "ip")) != NULL && *ip == '\0')
 		ip = NULL;
 	out->id = xstrdup(id);
-	if ((s = lambda_str(o, "name")) != NULL)
+	if ((s = drv_json_str(o, "name")) != NULL)
 		out->name = xstrdup(s);
 	out->state = lambda_state(status, ip);
 	type = cJSON_GetObjectItemCaseSensitive(o, "instance_type");
@@ -394,7 +385,7 @@ lambda_parse_instance(const cJSON *o, struct drv_instance *out)
 	if ((cents = lambda_int(type, "price_cents_per_hour", -1)) >= 0)
 		out->price_per_hour = cents / 100.0;
 	region = cJSON_GetObjectItemCaseSensitive(o, "region");
-	if ((s = lambda_str(region, "name")) != NULL)
+	if ((s = drv_json_str(region, "name")) != NULL)
 		out->region = xstrdup(s);
 	if (ip != NULL) {
 		out->endpoints = xcalloc(1, sizeof *out->endpoints);
@@ -438,9 +429,9 @@ lambda_field_error(const cJSON *body, const char **field)
 
 	fe = cJSON_GetObjectItemCaseSensitive(body, "field_errors");
 	cJSON_ArrayForEach(f, fe) {
-		if (f->string != NULL && lambda_str(f, "message") != NULL) {
+		if (f->string != NULL && drv_json_str(f, "message") != NULL) {
 			*field = f->string;
-			return (lambda_str(f, "message"));
+			return (drv_json_str(f, "message"));
 		}
 	}
 	return (NULL);
@@ -458,9 +449,9 @@ lambda_map_error(long status, const cJSON *body, const char *raw,
 	size_t		 i;
 
 	if (cJSON_IsObject(e)) {
-		code = lambda_str(e, "code");
-		msg = lambda_str(e, "message");
-		sugg = lambda_str(e, "suggestion");
+		code = drv_json_str(e, "code");
+		msg = drv_json_str(e, "message");
+		sugg = drv_json_str(e, "suggestion");
 	} else if (cJSON_IsString(e))
 		msg = e->valuestring;
 	if (status == 429)
@@ -837,7 +828,7 @@ lambda_terminated_has(const cJSON *data, const char *id)
 
 	list = cJSON_GetObjectItemCaseSensitive(data, "terminated_instances");
 	cJSON_ArrayForEach(o, list) {
-		if ((s = lambda_str(o, "id")) != NULL && strcmp(s, id) == 0)
+		if ((s = drv_json_str(o, "id")) != NULL && strcmp(s, id) == 0)
 			return (1);
 	}
 	return (0);

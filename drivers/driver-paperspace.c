@@ -474,15 +474,6 @@ ps_call(const struct drv_ctx *ctx, const char *method, const char *path,
 
 /* ---- parsing --------------------------------------------------------- */
 
-static const char *
-ps_str(const cJSON *o, const char *key)
-{
-	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return (cJSON_IsString(v) && v->valuestring != NULL ?
-	    v->valuestring : NULL);
-}
-
 static double
 ps_num(const cJSON *o, const char *key, double dflt)
 {
@@ -530,19 +521,19 @@ ps_machine_fill(const cJSON *m, struct drv_instance *out,
 	double			 price;
 
 	memset(out, 0, sizeof *out);
-	if (!cJSON_IsObject(m) || (id = ps_str(m, "id")) == NULL ||
+	if (!cJSON_IsObject(m) || (id = drv_json_str(m, "id")) == NULL ||
 	    *id == '\0')
 		return (drv_error_set(err, DRV_ERR_TRANSIENT, 0, "paperspace: "
 		    "answer holds no machine"));
 	out->id = xstrdup(id);
-	if (ps_str(m, "name") != NULL)
-		out->name = xstrdup(ps_str(m, "name"));
-	out->state = paperspace_state_map(ps_str(m, "state"));
-	type = ps_str(m, "machineType");
+	if (drv_json_str(m, "name") != NULL)
+		out->name = xstrdup(drv_json_str(m, "name"));
+	out->state = paperspace_state_map(drv_json_str(m, "state"));
+	type = drv_json_str(m, "machineType");
 	t = ps_type_find(type);
 	acc = cJSON_GetObjectItemCaseSensitive(m, "accelerators");
 	a0 = cJSON_IsArray(acc) ? cJSON_GetArrayItem(acc, 0) : NULL;
-	aname = cJSON_IsObject(a0) ? ps_str(a0, "name") : NULL;
+	aname = cJSON_IsObject(a0) ? drv_json_str(a0, "name") : NULL;
 	if (t != NULL)
 		out->gpu = xstrdup(t->model);
 	else if (aname != NULL)
@@ -559,10 +550,10 @@ ps_machine_fill(const cJSON *m, struct drv_instance *out,
 	    ps_num(m, "usageRate", 0) < 1e5)
 		price = ps_num(m, "usageRate", 0);
 	out->price_per_hour = price;
-	if (ps_str(m, "region") != NULL)
-		out->region = xstrdup(ps_str(m, "region"));
-	out->created_at = ps_time(ps_str(m, "dtCreated"));
-	ip = ps_str(m, "publicIp");
+	if (drv_json_str(m, "region") != NULL)
+		out->region = xstrdup(drv_json_str(m, "region"));
+	out->created_at = ps_time(drv_json_str(m, "dtCreated"));
+	ip = drv_json_str(m, "publicIp");
 	if (ip != NULL && *ip != '\0' && strlen(ip) < 64) {
 		out->endpoints = xcalloc(1, sizeof *out->endpoints);
 		out->nendpoints = 1;
@@ -581,7 +572,7 @@ ps_machine_of(const cJSON *j)
 {
 	const cJSON	*d = cJSON_GetObjectItemCaseSensitive(j, "data");
 
-	if (cJSON_IsObject(d) && ps_str(d, "id") != NULL)
+	if (cJSON_IsObject(d) && drv_json_str(d, "id") != NULL)
 		return (d);
 	return (j);
 }
@@ -616,7 +607,7 @@ ps_list_page(const cJSON *j, struct drv_instance **out, size_t *n,
 		return (drv_error_set(err, DRV_ERR_TRANSIENT, 0, "paperspace: "
 		    "machine list without items"));
 	cJSON_ArrayForEach(m, items) {
-		name = ps_str(m, "name");
+		name = drv_json_str(m, "name");
 		if (name == NULL || strncmp(name, "fleet-", 6) != 0)
 			continue;
 		if (*n == *cap) {
@@ -629,7 +620,7 @@ ps_list_page(const cJSON *j, struct drv_instance **out, size_t *n,
 			drv_instance_clear(&(*out)[*n]);
 	}
 	more = cJSON_GetObjectItemCaseSensitive(j, "hasMore");
-	np = ps_str(j, "nextPage");
+	np = drv_json_str(j, "nextPage");
 	if (cJSON_IsTrue(more) && np != NULL && *np != '\0')
 		*next = xstrdup(np);
 	return (0);
@@ -665,11 +656,11 @@ ps_template_score(const cJSON *tp, const char *type)
 	const char	*name, *os, *label;
 	int		 score = -1;
 
-	if (ps_str(tp, "id") == NULL)
+	if (drv_json_str(tp, "id") == NULL)
 		return (-1);
 	types = cJSON_GetObjectItemCaseSensitive(tp, "availableMachineTypes");
 	cJSON_ArrayForEach(e, types) {
-		label = ps_str(e, "machineTypeLabel");
+		label = drv_json_str(e, "machineTypeLabel");
 		if (label == NULL || strcasecmp(label, type) != 0)
 			continue;
 		score = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e,
@@ -678,8 +669,8 @@ ps_template_score(const cJSON *tp, const char *type)
 	}
 	if (score <= 0)
 		return (score);
-	name = ps_str(tp, "name");
-	os = ps_str(tp, "operatingSystemLabel");
+	name = drv_json_str(tp, "name");
+	os = drv_json_str(tp, "operatingSystemLabel");
 	if (name != NULL && strcasestr(name, "ML-in-a-Box") != NULL)
 		return (3);
 	if ((name != NULL && strcasestr(name, "ubuntu") != NULL) ||
@@ -704,7 +695,7 @@ ps_template_pick(const cJSON *items, const char *type, int *unavailable)
 		}
 	}
 	*unavailable = best == NULL && listed;
-	return (best != NULL ? xstrdup(ps_str(best, "id")) : NULL);
+	return (best != NULL ? xstrdup(drv_json_str(best, "id")) : NULL);
 }
 
 char *
@@ -906,7 +897,7 @@ ps_templates_fetch(const struct drv_ctx *ctx, struct drv_error *err)
 		items = cJSON_GetObjectItemCaseSensitive(resp.json, "items");
 		cJSON_ArrayForEach(it, items)
 			cJSON_AddItemToArray(all, cJSON_Duplicate(it, 1));
-		np = ps_str(resp.json, "nextPage");
+		np = drv_json_str(resp.json, "nextPage");
 		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp.json,
 		    "hasMore")) && np != NULL && *np != '\0')
 			cursor = xstrdup(np);
@@ -1068,8 +1059,8 @@ ps_script_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
 	freezero_str(script);
 	if (ps_call(ctx, "POST", "/startup-scripts", body, 0, &resp,
 	    err) == 0) {
-		if (ps_str(resp.json, "id") != NULL)
-			id = xstrdup(ps_str(resp.json, "id"));
+		if (drv_json_str(resp.json, "id") != NULL)
+			id = xstrdup(drv_json_str(resp.json, "id"));
 		else
 			drv_error_set(err, DRV_ERR_TRANSIENT, 0, "paperspace: "
 			    "startup script created without an id");
@@ -1102,9 +1093,9 @@ ps_scripts_delete(const struct drv_ctx *ctx, const char *name)
 	free(path);
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(resp.json,
 	    "items")) {
-		id = ps_str(it, "id");
-		if (id == NULL || ps_str(it, "name") == NULL ||
-		    strcmp(ps_str(it, "name"), name) != 0 ||
+		id = drv_json_str(it, "id");
+		if (id == NULL || drv_json_str(it, "name") == NULL ||
+		    strcmp(drv_json_str(it, "name"), name) != 0 ||
 		    ps_id_ok(id, NULL) != 0)
 			continue;
 		path = xprintf("/startup-scripts/%s", id);
@@ -1280,14 +1271,14 @@ ps_check_failed(const struct drv_ctx *ctx, const char *id,
 	free(path);
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(resp.json,
 	    "items")) {
-		d = ps_str(it, "dtCreated");
-		nd = newest != NULL ? ps_str(newest, "dtCreated") : NULL;
+		d = drv_json_str(it, "dtCreated");
+		nd = newest != NULL ? drv_json_str(newest, "dtCreated") : NULL;
 		if (newest == NULL || (d != NULL && (nd == NULL ||
 		    strcmp(d, nd) > 0)))
 			newest = it;
 	}
-	name = newest != NULL ? ps_str(newest, "name") : NULL;
-	st = newest != NULL ? ps_str(newest, "state") : NULL;
+	name = newest != NULL ? drv_json_str(newest, "name") : NULL;
+	st = newest != NULL ? drv_json_str(newest, "state") : NULL;
 	if (name != NULL && st != NULL && strcmp(st, "error") == 0 &&
 	    (strcmp(name, "create") == 0 || strcmp(name, "start") == 0))
 		out->state = INST_FAILED;
@@ -1424,8 +1415,8 @@ ps_terminate(const struct drv_ctx *ctx, const char *id,
 	if (rc != 0)
 		return (-1);
 	m = ps_machine_of(resp.json);
-	if (ps_str(m, "name") != NULL)
-		name = xstrdup(ps_str(m, "name"));
+	if (drv_json_str(m, "name") != NULL)
+		name = xstrdup(drv_json_str(m, "name"));
 	http_response_free(&resp);
 	ps_scripts_delete(ctx, name);
 	free(name);

@@ -109,15 +109,6 @@ runpod_classify(const char *message)
 	return (DRV_ERR_INVALID);
 }
 
-static const char *
-runpod_str(const cJSON *o, const char *key)
-{
-	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return (cJSON_IsString(v) && v->valuestring != NULL ?
-	    v->valuestring : NULL);
-}
-
 /* A finite number in [lo, hi], else dflt. */
 static double
 runpod_num(const cJSON *o, const char *key, double lo, double hi,
@@ -154,7 +145,7 @@ runpod_response(long status, const cJSON *json, const char *root,
 	errs = cJSON_IsObject(json) ?
 	    cJSON_GetObjectItemCaseSensitive(json, "errors") : NULL;
 	if (cJSON_IsArray(errs) && (e0 = cJSON_GetArrayItem(errs, 0)) != NULL)
-		m = runpod_str(e0, "message");
+		m = drv_json_str(e0, "message");
 	if (m != NULL)
 		runpod_clean(msg, sizeof msg, m);
 	if (status == 401 || status == 403)
@@ -254,8 +245,8 @@ runpod_env_get(const cJSON *pod, const char *key)
 		if ((s = cJSON_IsString(e) ? e->valuestring : NULL) != NULL &&
 		    strncmp(s, key, n) == 0 && s[n] == '=')
 			return (s + n + 1);
-		if ((k = runpod_str(e, "key")) != NULL && strcmp(k, key) == 0)
-			return (runpod_str(e, "value"));
+		if ((k = drv_json_str(e, "key")) != NULL && strcmp(k, key) == 0)
+			return (drv_json_str(e, "value"));
 	}
 	return (NULL);
 }
@@ -292,9 +283,9 @@ runpod_port_proto(const char *list, int port, char *proto, size_t size)
 static enum inst_state
 runpod_state(const cJSON *pod)
 {
-	const char	*st = runpod_str(pod, "desiredStatus");
+	const char	*st = drv_json_str(pod, "desiredStatus");
 	const cJSON	*rt, *ports, *gpus;
-	const char	*declared = runpod_str(pod, "ports");
+	const char	*declared = drv_json_str(pod, "ports");
 
 	rt = cJSON_GetObjectItemCaseSensitive(pod, "runtime");
 	if (st == NULL)
@@ -404,12 +395,12 @@ runpod_endpoints(const cJSON *pod, struct drv_instance *in)
 	if (!cJSON_IsObject(rt))
 		return;
 	fleet_ports = runpod_env_get(pod, "FLEET_PORTS");
-	declared = runpod_str(pod, "ports");
+	declared = drv_json_str(pod, "ports");
 	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(rt, "ports")) {
 		priv = (int)runpod_num(p, "privatePort", 1, 65535, 0);
 		pub = (int)runpod_num(p, "publicPort", 1, 65535, 0);
-		ip = runpod_str(p, "ip");
-		type = runpod_str(p, "type");
+		ip = drv_json_str(p, "ip");
+		type = drv_json_str(p, "type");
 		if (priv == 0 || type == NULL)
 			continue;
 		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p,
@@ -430,7 +421,7 @@ runpod_endpoints(const cJSON *pod, struct drv_instance *in)
 		    "tcp" : "http", ip, pub);
 	}
 	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(rt, "ports")) {
-		type = runpod_str(p, "type");
+		type = drv_json_str(p, "type");
 		priv = (int)runpod_num(p, "privatePort", 1, 65535, 0);
 		if (priv != 0 && type != NULL && strcmp(type, "http") == 0)
 			runpod_proxy_add(in, priv);
@@ -456,17 +447,17 @@ runpod_parse_pod(const cJSON *pod, struct drv_instance *out)
 	double		 price;
 
 	memset(out, 0, sizeof *out);
-	if (!cJSON_IsObject(pod) || (id = runpod_str(pod, "id")) == NULL ||
+	if (!cJSON_IsObject(pod) || (id = drv_json_str(pod, "id")) == NULL ||
 	    *id == '\0')
 		return (-1);
 	out->id = xstrdup(id);
-	if ((s = runpod_str(pod, "name")) != NULL)
+	if ((s = drv_json_str(pod, "name")) != NULL)
 		out->name = xstrdup(s);
 	out->state = runpod_state(pod);
 	machine = cJSON_GetObjectItemCaseSensitive(pod, "machine");
-	if ((s = runpod_str(machine, "gpuDisplayName")) != NULL)
+	if ((s = drv_json_str(machine, "gpuDisplayName")) != NULL)
 		out->gpu = xstrdup(s);
-	if ((s = runpod_str(machine, "location")) != NULL)
+	if ((s = drv_json_str(machine, "location")) != NULL)
 		out->region = xstrdup(s);
 	out->gpu_count = (int)runpod_num(pod, "gpuCount", 0, 1024, 0);
 	price = runpod_num(pod, "costPerHr", 0, 1e6, 0);
@@ -545,7 +536,7 @@ static int
 runpod_gpu_fits(const cJSON *g, const struct fleet_template *t, int count)
 {
 	const cJSON	*lp, *counts, *c;
-	const char	*id = runpod_str(g, "id");
+	const char	*id = drv_json_str(g, "id");
 	const char	*stock;
 	int		 i, ok;
 
@@ -557,12 +548,12 @@ runpod_gpu_fits(const cJSON *g, const struct fleet_template *t, int count)
 		return (0);
 	for (i = 0, ok = t->gpu.nmodels == 0; i < t->gpu.nmodels && !ok; i++)
 		ok = runpod_gpu_matches(t->gpu.models[i], id,
-		    runpod_str(g, "displayName"));
+		    drv_json_str(g, "displayName"));
 	if (!ok)
 		return (0);
 	/* Stock is a hint (High can still fail); only None rules out. */
 	lp = cJSON_GetObjectItemCaseSensitive(g, "lowestPrice");
-	if ((stock = runpod_str(lp, "stockStatus")) != NULL &&
+	if ((stock = drv_json_str(lp, "stockStatus")) != NULL &&
 	    strcasecmp(stock, "None") == 0)
 		return (0);
 	counts = cJSON_GetObjectItemCaseSensitive(lp, "availableGpuCounts");
@@ -580,15 +571,15 @@ runpod_offer_add(struct drv_offer **out, size_t *n, const cJSON *g,
     const char *cloud, double per_gpu, int count, int spot)
 {
 	struct drv_offer	*o;
-	const char		*name = runpod_str(g, "displayName");
+	const char		*name = drv_json_str(g, "displayName");
 
 	*out = xreallocarray(*out, *n + 1, sizeof **out);
 	o = &(*out)[(*n)++];
 	memset(o, 0, sizeof *o);
 	o->provider = xstrdup("runpod");
-	o->offer_id = xprintf("%s:%s", cloud, runpod_str(g, "id"));
+	o->offer_id = xprintf("%s:%s", cloud, drv_json_str(g, "id"));
 	o->gpu = xstrdup(name != NULL && *name != '\0' ? name :
-	    runpod_str(g, "id"));
+	    drv_json_str(g, "id"));
 	o->gpu_count = count;
 	o->vram_gb = (int)runpod_num(g, "memoryInGb", 0, 1e6, 0);
 	o->price_per_hour = per_gpu * count;
@@ -958,7 +949,7 @@ driver_runpod_list(const struct drv_ctx *ctx, struct drv_instance **out,
 		    "myself.pods is not a list"));
 	}
 	cJSON_ArrayForEach(p, pods) {
-		name = runpod_str(p, "name");
+		name = drv_json_str(p, "name");
 		if (name == NULL || strncmp(name, "fleet-", 6) != 0)
 			continue;
 		*out = xreallocarray(*out, *n + 1, sizeof **out);
@@ -1001,7 +992,7 @@ driver_runpod_start(const struct drv_ctx *ctx, const char *id,
 		    "pod %s not found", id));
 	}
 	count = (int)runpod_num(pod, "gpuCount", 1, 1024, 1);
-	type = runpod_str(pod, "podType");
+	type = drv_json_str(pod, "podType");
 	bid = type != NULL && (strcmp(type, "INTERRUPTABLE") == 0 ||
 	    strcmp(type, "BID") == 0);
 	price = runpod_num(pod, "costPerHr", 0, 1e6, 0);

@@ -72,15 +72,6 @@ struct vast_want {
 
 /* ---- small helpers ---- */
 
-static const char *
-vast_str(const cJSON *o, const char *key)
-{
-	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return (cJSON_IsString(v) && v->valuestring != NULL ?
-	    v->valuestring : NULL);
-}
-
 static double
 vast_num(const cJSON *o, const char *key, double dflt)
 {
@@ -477,12 +468,12 @@ vast_error(long status, const char *body, size_t len, int creating,
 	if (body != NULL && len > 0)
 		j = cJSON_ParseWithLength(body, len);
 	if (cJSON_IsObject(j)) {
-		code = vast_str(j, "error");
-		if ((msg = vast_str(j, "msg")) == NULL &&
-		    (msg = vast_str(j, "message")) == NULL)
+		code = drv_json_str(j, "error");
+		if ((msg = drv_json_str(j, "msg")) == NULL &&
+		    (msg = drv_json_str(j, "message")) == NULL)
 			msg = code;
 		if (msg == NULL)
-			msg = vast_str(j, "detail");
+			msg = drv_json_str(j, "detail");
 	}
 	if (msg != NULL)
 		text = vast_clean_text(msg, strlen(msg));
@@ -539,7 +530,7 @@ vast_is_deprecated(const char *body, size_t len)
 	if (body == NULL || len == 0)
 		return (0);
 	j = cJSON_ParseWithLength(body, len);
-	r = vast_text_has(vast_str(j, "error"), "deprecated_endpoint");
+	r = vast_text_has(drv_json_str(j, "error"), "deprecated_endpoint");
 	cJSON_Delete(j);
 	return (r);
 }
@@ -652,7 +643,7 @@ vast_fleet_ports(const cJSON *o)
 	const cJSON	*e, *k, *v;
 
 	if (cJSON_IsObject(env))
-		return (vast_str(env, "FLEET_PORTS"));
+		return (drv_json_str(env, "FLEET_PORTS"));
 	cJSON_ArrayForEach(e, env) {
 		if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) < 2)
 			continue;
@@ -698,7 +689,7 @@ vast_endpoints(const cJSON *o, struct drv_instance *out)
 {
 	const cJSON	*ports = cJSON_GetObjectItemCaseSensitive(o, "ports");
 	const cJSON	*e;
-	const char	*ip = vast_str(o, "public_ipaddr");
+	const char	*ip = drv_json_str(o, "public_ipaddr");
 	const char	*fp = vast_fleet_ports(o), *proto;
 	char		*host, *end;
 	long		 port;
@@ -764,20 +755,20 @@ vast_instance_from_json(const cJSON *o, struct drv_instance *out)
 	    (id = vast_id_value(cJSON_GetObjectItemCaseSensitive(o, "id"))) < 0)
 		return (-1);
 	out->id = xprintf("%lld", id);
-	if ((s = vast_str(o, "label")) != NULL)
+	if ((s = drv_json_str(o, "label")) != NULL)
 		out->name = vast_strip(s);
-	out->state = vast_state(vast_str(o, "actual_status"),
-	    vast_str(o, "intended_status"), vast_str(o, "cur_state"),
-	    vast_str(o, "status_msg"));
+	out->state = vast_state(drv_json_str(o, "actual_status"),
+	    drv_json_str(o, "intended_status"), drv_json_str(o, "cur_state"),
+	    drv_json_str(o, "status_msg"));
 	d = vast_num(o, "num_gpus", 0);
 	out->gpu_count = d >= 0 && d < 1000 ? (int)d : 0;
-	out->gpu = vast_gpu_label(vast_str(o, "gpu_name"), out->gpu_count);
+	out->gpu = vast_gpu_label(drv_json_str(o, "gpu_name"), out->gpu_count);
 	d = vast_num(o, "dph_total", 0);
 	out->price_per_hour = d >= 0 && d < 1e6 ? d : 0;
-	if ((s = vast_str(o, "geolocation")) != NULL)
+	if ((s = drv_json_str(o, "geolocation")) != NULL)
 		out->region = vast_strip(s);
 	vast_endpoints(o, out);
-	if ((s = vast_str(o, "ssh_host")) != NULL && *s != '\0') {
+	if ((s = drv_json_str(o, "ssh_host")) != NULL && *s != '\0') {
 		d = vast_num(o, "ssh_port", 0);
 		if (d >= 1 && d <= 65535) {
 			out->ssh_host = vast_strip(s);
@@ -851,7 +842,7 @@ vast_offers_collect(const cJSON *arr, const struct vast_want *w,
 	cJSON_ArrayForEach(o, arr) {
 		if (!cJSON_IsObject(o) ||
 		    (id = vast_id_value(cJSON_GetObjectItemCaseSensitive(o,
-		    "id"))) < 0 || (gpu = vast_str(o, "gpu_name")) == NULL)
+		    "id"))) < 0 || (gpu = drv_json_str(o, "gpu_name")) == NULL)
 			continue;
 		price = vast_num(o, "dph_total", -1);
 		ram = vast_num(o, "gpu_ram", 0);
@@ -870,7 +861,7 @@ vast_offers_collect(const cJSON *arr, const struct vast_want *w,
 		s[ns].o.gpu_count = count;
 		s[ns].o.vram_gb = (int)((ram + 512) / 1024);
 		s[ns].o.price_per_hour = price;
-		geo = vast_str(o, "geolocation");
+		geo = drv_json_str(o, "geolocation");
 		s[ns].o.region = geo != NULL ? vast_strip(geo) : NULL;
 		s[ns].o.available = 1;
 		ns++;
@@ -1224,7 +1215,7 @@ vast_instances_from_json(const char *body, size_t len,
 		if (vast_instance_from_json(o, &(*out)[*n]) == 0)
 			(*n)++;
 	}
-	tok = vast_str(j, "next_token");
+	tok = drv_json_str(j, "next_token");
 	if (tok != NULL && *tok != '\0')
 		*next_token = xstrdup(tok);
 	rc = 0;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "fleet.h"
 #include "config.h"
 #include "driver.h"
@@ -234,6 +236,16 @@ drv_instance_upstream(const struct drv_instance *in,
 		    e->public_port));
 	}
 	return (NULL);
+}
+
+/* A string member of a provider's JSON object, or NULL (any other type). */
+const char *
+drv_json_str(const struct cJSON *o, const char *key)
+{
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return (cJSON_IsString(v) && v->valuestring != NULL ?
+	    v->valuestring : NULL);
 }
 
 /*

@@ -137,6 +137,8 @@ void	 drv_offer_clear(struct drv_offer *);
 void	 drv_offer_list_free(struct drv_offer *, size_t);
 char	*drv_instance_upstream(const struct drv_instance *,
 	    const struct fleet_template *);
+struct cJSON;
+const char *drv_json_str(const struct cJSON *, const char *key);
 char	*drv_env_expand(const char *value);
 char	*drv_label(const char *deployment, int64_t instance_id);
 int	 drv_label_parse(const char *label, char **deployment,
