@@ -376,7 +376,7 @@ search_add(char ***dirs, int *n, char *dir)
 
 /* templates/ next to the binary's directory: build/fleet -> ./templates. */
 static char *
-search_exe_dir(void)
+search_exe_dir(const char *sub)
 {
 	char	 exe[PATH_MAX], *slash;
 	ssize_t	 len;
@@ -390,7 +390,7 @@ search_exe_dir(void)
 	if ((slash = strrchr(exe, '/')) == NULL)
 		return (NULL);
 	slash[1] = '\0';
-	return (xprintf("%stemplates", exe));
+	return (xprintf("%s%s", exe, sub));
 }
 
 /* Where templates are looked for, most specific first. */
@@ -411,7 +411,10 @@ template_search_dirs(const struct fleet_config *conf, int *n)
 		free(dir);
 	}
 	search_add(&dirs, n, xstrdup("./templates"));
-	if ((dir = search_exe_dir()) != NULL)
+	/* Next to the binary: the build tree, then an install's share/. */
+	if ((dir = search_exe_dir("templates")) != NULL)
+		search_add(&dirs, n, dir);
+	if ((dir = search_exe_dir("share/fleet/templates")) != NULL)
 		search_add(&dirs, n, dir);
 	search_add(&dirs, n, xstrdup(FLEET_DATADIR "/templates"));
 	return (dirs);
