@@ -445,7 +445,7 @@ up_create(struct cmd_ctx *ctx, const struct fleet_template *t,
 	req.tmpl = t;
 	req.name = in->label;
 	req.offer = offer;
-	req.spot = offer->spot || dctx->spot;
+	req.spot = offer->spot;	/* only offers the provider marked spot */
 	up_crash_point("after-intent");
 	if (drv->create(dctx, &req, &di, &err) != 0) {
 		*cause = xprintf("%s: %s (%s)", drv->name, err.message,

@@ -13,11 +13,18 @@
  *
  * Commands (v1):
  *   hello    -> pid, version, started_at
- *   status   -> uptime_seconds, open_conns, requests, bytes_in, bytes_out,
- *               deployments: [{name, state, port, upstream, open_conns,
- *               requests, bytes_in, bytes_out, last_request}]
+ *   status   -> pid, uptime_seconds, open_conns, requests, bytes_in,
+ *               bytes_out, deployments: [{name, state, port, upstream,
+ *               open_conns, requests, bytes_in, bytes_out, last_request,
+ *               upstream_errors}], one per deployment in state (down ones
+ *               too: state is the instance's state or "down"; upstream is
+ *               "" when there is none; last_request is epoch seconds, 0 =
+ *               none)
  *   reload   -> re-read deployments from state now (routes change at once)
  *   stop     -> drain connections and exit
+ *   keys     {"keys": {"ENV_NAME": "value", ...}} -> accepted: how many
+ *               were set; only names some provider's api_key_env uses are
+ *               taken, into the daemon's environment for its jobs
  */
 #define CONTROL_VERSION		1
 #define CONTROL_SOCKET		"control.sock"

@@ -100,6 +100,26 @@ local:
 YAML
 }
 
+# start_fakecloud [ARGS...]: the fake provider APIs on a free loopback
+# port. Sets FC (the binary), P (its port), F (its base URL), C (curl).
+start_fakecloud() {
+	FC=$BUILD/fakecloud
+	for f in "$FLEET" "$FC"; do
+		[ -x "$f" ] || { echo "FAIL: $f not built";
+		    echo "0 passed, 1 failed"; exit 1; }
+	done
+	"$FC" --port 0 --port-file "$T/fc.port" "$@" 2>"$T/fc.log" &
+	E2E_PIDS="$E2E_PIDS $!"
+	if ! wait_for 10 test -s "$T/fc.port"; then
+		echo "FAIL: fakecloud writes its port file"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+	P=$(cat "$T/fc.port")
+	F=http://127.0.0.1:$P
+	C="curl -sS --max-time 10"
+}
+
 e2e_done() {
 	echo "$E2E_PASSED passed, $E2E_FAILED failed"
 	[ "$E2E_FAILED" -eq 0 ]

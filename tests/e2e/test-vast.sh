@@ -6,23 +6,9 @@
 # usage: sh tests/e2e/test-vast.sh BUILD_DIR   (from the repository root)
 . "$(dirname "$0")/lib.sh"
 
-FC=$BUILD/fakecloud
-for f in "$FLEET" "$FC"; do
-	[ -x "$f" ] || { echo "FAIL: $f not built"; echo "0 passed, 1 failed";
-	    exit 1; }
-done
-
 KEY=vast_e2e_4c1f9a7be03d
-FAKECLOUD_VAST_KEY=$KEY "$FC" --port 0 --port-file "$T/fc.port" \
-    --boot-delay-ms 300 2>"$T/fc.log" &
-E2E_PIDS="$E2E_PIDS $!"
-if ! wait_for 10 test -s "$T/fc.port"; then
-	echo "FAIL: fakecloud writes its port file"; echo "0 passed, 1 failed"
-	exit 1
-fi
-P=$(cat "$T/fc.port")
-F=http://127.0.0.1:$P
-C="curl -sS --max-time 10"
+export FAKECLOUD_VAST_KEY=$KEY
+start_fakecloud --boot-delay-ms 300
 export VAST_API_KEY=$KEY
 export FLEET_VAST_URL=$F/vast
 

@@ -5,12 +5,9 @@
 # on its new port; fleet stop / fleet start by hand; local cannot stop.
 . "$(dirname "$0")/lib.sh"
 
-FC=$BUILD/fakecloud
-"$FC" --port 0 --port-file "$T/fc.port" --boot-delay-ms 300 2>"$T/fc.log" &
-E2E_PIDS="$E2E_PIDS $!"
-wait_for 10 test -s "$T/fc.port"
+start_fakecloud --boot-delay-ms 300
 export RUNPOD_API_KEY=test-key
-export FLEET_RUNPOD_URL=http://127.0.0.1:$(cat "$T/fc.port")/runpod/graphql
+export FLEET_RUNPOD_URL=$F/runpod/graphql
 cat > "$FLEET_CONFIG" <<YAML
 proxy:
   shared_port: $E2E_SHARED_PORT

@@ -16,12 +16,10 @@ write_echo_template w
 # The fake Vast API for the budget part. The daemon gets its URL from the
 # environment it starts with; the key is handed over by `fleet up` itself
 # (the daemon here is started before VAST_API_KEY is exported).
-FC=$BUILD/fakecloud
 KEY=vast_wd_0b1c
-FAKECLOUD_VAST_KEY=$KEY "$FC" --port 0 --port-file "$T/fc.port" --boot-delay-ms 200 2>"$T/fc.log" &
-E2E_PIDS="$E2E_PIDS $!"
-wait_for 10 test -s "$T/fc.port"
-export FLEET_VAST_URL=http://127.0.0.1:$(cat "$T/fc.port")/vast
+export FAKECLOUD_VAST_KEY=$KEY
+start_fakecloud --boot-delay-ms 200
+export FLEET_VAST_URL=$F/vast
 gone() { ! "$FLEET" ls | grep -q "^$1 "; }
 event() { "$FLEET" status "$1" | grep -q " $2 "; }
 
