@@ -43,9 +43,14 @@ stop_run(struct cmd_ctx *ctx, const struct st_deployment *dep,
 		free(cause);
 		return (FLEET_EXIT_FAIL);
 	}
-	if (deploy_driver(ctx, in.provider, &drv, &dctx, &cause) != 0 ||
-	    deploy_resolve_id(ctx, &in, &cause) != 1)
+	if (deploy_driver(ctx, in.provider, &drv, &dctx, &cause) != 0)
 		goto out;
+	if (deploy_resolve_id(ctx, &in, &cause) != 1) {
+		if (cause == NULL)
+			cause = xprintf("%s has no instance %s", in.provider,
+			    in.label);
+		goto out;
+	}
 	if (!(drv->flags & DRV_CAN_STOP)) {
 		cause = xprintf("%s cannot stop an instance and keep it; use "
 		    "`fleet down %s`", drv->name, dep->name);
@@ -56,6 +61,8 @@ stop_run(struct cmd_ctx *ctx, const struct st_deployment *dep,
 	if (drv->stop(&dctx, in.provider_id, &err) != 0) {
 		cause = xprintf("%s: stop %s: %s (%s)", drv->name,
 		    in.provider_id, err.message, drv_err_name(err.kind));
+		/* Still running as far as we know: keep serving it. */
+		state_instance_set_state(ctx->st, in.id, in.state, NULL);
 		goto out;
 	}
 	if (state_instance_set_state(ctx->st, in.id, INST_STOPPED,

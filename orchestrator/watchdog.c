@@ -114,6 +114,7 @@ watchdog_idle(struct daemon *d, const struct daemon_route *r,
 	struct watch	*w = watch_get(d, dep->name);
 	int64_t		 act, base, idle;
 	char		*left, *lim;
+	const char	*verb;
 
 	/*
 	 * Boot time is not idle time: a turn to ready seen by this daemon
@@ -152,11 +153,12 @@ watchdog_idle(struct daemon *d, const struct daemon_route *r,
 	else if (!w->warned) {
 		w->warned = 1;
 		left = format_duration(dep->idle_timeout - idle);
-		log_warn("%s: idle for 80%% of %s: terminating in %s unless "
-		    "used (or `fleet keep %s`)", dep->name, lim, left,
-		    dep->name);
+		verb = strcmp(watchdog_idle_cmd(dep, in), "stop") == 0 ?
+		    "stopping" : "terminating";
+		log_warn("%s: idle for 80%% of %s: %s in %s unless used (or "
+		    "`fleet keep %s`)", dep->name, lim, verb, left, dep->name);
 		state_event(d->ctx->st, dep->name, "idle-warning", "idle for "
-		    "80%% of %s; terminating in %s", lim, left);
+		    "80%% of %s; %s in %s", lim, verb, left);
 		free(left);
 	}
 	free(lim);
