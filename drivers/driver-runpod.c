@@ -439,6 +439,25 @@ runpod_endpoints(const cJSON *pod, struct drv_instance *in)
 	}
 }
 
+/* The busiest GPU's utilisation: the watchdog's second idle signal. */
+static void
+runpod_gpu_util(const cJSON *pod, struct drv_instance *out)
+{
+	const cJSON	*rt, *gpus, *g;
+	double		 u;
+
+	rt = cJSON_GetObjectItemCaseSensitive(pod, "runtime");
+	gpus = cJSON_GetObjectItemCaseSensitive(rt, "gpus");
+	cJSON_ArrayForEach(g, gpus) {
+		u = runpod_num(g, "gpuUtilPercent", 0, 100, -1);
+		if (u < 0)
+			continue;
+		out->has_gpu_util = 1;
+		if ((int)u > out->gpu_util)
+			out->gpu_util = (int)u;
+	}
+}
+
 int
 runpod_parse_pod(const cJSON *pod, struct drv_instance *out)
 {
@@ -468,6 +487,7 @@ runpod_parse_pod(const cJSON *pod, struct drv_instance *out)
 	}
 	out->price_per_hour = price;
 	runpod_endpoints(pod, out);
+	runpod_gpu_util(pod, out);
 	return (0);
 }
 

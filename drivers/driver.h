@@ -60,6 +60,8 @@ struct drv_instance {
 	char		*ssh_host;
 	int		 ssh_port;
 	int64_t		 created_at;	/* epoch seconds, 0 if unknown */
+	int		 has_gpu_util;	/* the provider reports it */
+	int		 gpu_util;	/* busiest GPU, percent */
 };
 
 struct drv_offer {

@@ -22,7 +22,7 @@ const struct cmd_entry cmd_ls_entry = {
 	"  --json   one JSON array; keys: name, provider, state, gpu,\n"
 	"           price_per_hour, stable_url, upstream, created_at,\n"
 	"           spent_usd (plus desired, instance, uptime_seconds,\n"
-	"           kill_in_seconds, kill_reason)\n"
+	"           kill_in_seconds, kill_reason, gpu_util_percent)\n"
 	"KILL IN is when the watchdog terminates it (idle or lifetime).\n",
 	cmd_ls_exec,
 	0
@@ -74,6 +74,11 @@ ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
 		cJSON_AddNumberToObject(o, "uptime_seconds",
 		    (double)(now - in->created_at));
 		ls_json_kill(o, d, in, now);
+		if (in->gpu_util >= 0)
+			cJSON_AddNumberToObject(o, "gpu_util_percent",
+			    in->gpu_util);
+		else
+			cJSON_AddNullToObject(o, "gpu_util_percent");
 	} else {
 		cJSON_AddNullToObject(o, "provider");
 		cJSON_AddNullToObject(o, "instance");

@@ -87,6 +87,7 @@ daemon_route_template(struct daemon *d, const char *tmpl,
 	sp = template_stable_port(t);
 	r->tcp = sp != NULL && sp->proto == PORT_TCP;
 	r->wake = t->wake_on_request;
+	r->idle_gpu_percent = t->idle_gpu_percent;
 	template_free(t);
 }
 

@@ -22,6 +22,7 @@ struct daemon_route {
 	enum route_state rstate;
 	int		 tcp;
 	int		 wake;
+	int		 idle_gpu_percent;	/* from the template */
 	double		 price;
 };
 

@@ -342,6 +342,10 @@ rc_follow(struct rc_pass *p, const struct st_deployment *dep,
 		dirty = 1;
 	}
 	free(up);
+	/* The provider's GPU utilisation: the watchdog reads the sample. */
+	if (di->has_gpu_util)
+		state_instance_set_gpu_util(p->ctx->st, in->id, di->gpu_util,
+		    now_wall(), NULL);
 	if (di->price_per_hour > 0 &&
 	    fabs(di->price_per_hour - in->price_per_hour) > 1e-9) {
 		rc_action(p->rep, 0, "price", dep->name, in->provider,

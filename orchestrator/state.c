@@ -81,11 +81,17 @@ static const char *state_migrations[] = {
 	" DEFAULT 0;"
 	"ALTER TABLE deployments ADD COLUMN keep_until INTEGER NOT NULL"
 	" DEFAULT 0;",
+	/* 3: the provider's GPU utilisation, the second idle signal. */
+	"ALTER TABLE instances ADD COLUMN gpu_util INTEGER NOT NULL"
+	" DEFAULT -1;"
+	"ALTER TABLE instances ADD COLUMN gpu_util_at INTEGER NOT NULL"
+	" DEFAULT 0;",
 };
 
 #define INSTANCE_COLS "id, deployment_id, provider, provider_id, label, " \
 	"state, gpu, price_per_hour, upstream, ssh_host, ssh_port, " \
-	"created_at, billing_since, spent_usd, ended_at, updated_at"
+	"created_at, billing_since, spent_usd, ended_at, updated_at, " \
+	"gpu_util, gpu_util_at"
 #define DEPLOYMENT_COLS "id, name, template, desired, stable_port, " \
 	"idle_timeout, max_lifetime, idle_action, created_at, updated_at, " \
 	"last_activity, keep_until"
@@ -568,6 +574,8 @@ instance_from_row(sqlite3_stmt *stmt, struct st_instance *in)
 	in->spent_usd = sqlite3_column_double(stmt, 13);
 	in->ended_at = sqlite3_column_int64(stmt, 14);
 	in->updated_at = sqlite3_column_int64(stmt, 15);
+	in->gpu_util = sqlite3_column_int(stmt, 16);
+	in->gpu_util_at = sqlite3_column_int64(stmt, 17);
 }
 
 void
@@ -657,6 +665,15 @@ state_instance_intent(struct state *st, int64_t deployment_id,
 	if (!outer && state_commit(st, cause) != 0)
 		return (-1);
 	return (state_instance_by_id(st, id, in, cause));
+}
+
+/* A GPU utilisation sample from the provider (reconcile records it). */
+int
+state_instance_set_gpu_util(struct state *st, int64_t id, int util,
+    int64_t at, char **cause)
+{
+	return (state_exec(st, cause, "UPDATE instances SET gpu_util = ?, "
+	    "gpu_util_at = ? WHERE id = ?", "dii", util, at, id));
 }
 
 int

@@ -6,7 +6,7 @@
 
 #include "driver.h"
 
-#define STATE_SCHEMA_VERSION 2
+#define STATE_SCHEMA_VERSION 3
 
 struct state;
 
@@ -44,6 +44,8 @@ struct st_instance {
 	double		 spent_usd;	/* closed ledger segments */
 	int64_t		 ended_at;	/* 0 = still alive */
 	int64_t		 updated_at;
+	int		 gpu_util;	/* last sample, percent; -1 none */
+	int64_t		 gpu_util_at;	/* when it was sampled */
 };
 
 struct st_event {
@@ -88,6 +90,8 @@ void		 st_deployment_list_free(struct st_deployment *, int);
 int		 state_instance_intent(struct state *, int64_t deployment_id,
 		    const char *provider, const char *deployment_name,
 		    struct st_instance *, char **cause);
+int		 state_instance_set_gpu_util(struct state *, int64_t id,
+		    int util, int64_t at, char **cause);
 int		 state_instance_set_provider_id(struct state *, int64_t id,
 		    const char *provider_id, char **cause);
 int		 state_instance_update(struct state *,

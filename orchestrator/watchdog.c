@@ -132,6 +132,13 @@ watchdog_idle(struct daemon *d, const struct daemon_route *r,
 	act = watchdog_proxy_activity(d, dep->name, now);
 	if (w->ready_since > act)
 		act = w->ready_since;
+	/*
+	 * A GPU busy above idle_gpu_percent (as the provider last reported
+	 * it) is use too: a batch job with no HTTP traffic is not idle.
+	 */
+	if (in->gpu_util >= 0 && in->gpu_util_at > act &&
+	    in->gpu_util >= r->idle_gpu_percent && r->idle_gpu_percent > 0)
+		act = in->gpu_util_at;
 	if (act > dep->last_activity + 1 &&
 	    state_deployment_touch(d->ctx->st, dep->id, act, NULL) == 0)
 		dep->last_activity = act;

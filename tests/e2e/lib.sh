@@ -70,7 +70,8 @@ wait_for() {
 e2e_cleanup() {
 	# A daemon that `fleet up` started for this state dir goes too.
 	if [ -f "$FLEET_STATE_DIR/daemon.pid" ]; then
-		kill "$(cat "$FLEET_STATE_DIR/daemon.pid")" 2>/dev/null
+		kill "$(cat "$FLEET_STATE_DIR/daemon.pid" 2>/dev/null)" \
+		    2>/dev/null
 		sleep 0.2
 	fi
 	for p in $(local_procs) $E2E_PIDS; do kill -9 "$p" 2>/dev/null; done

@@ -33,7 +33,8 @@
  *	    "pod_missing": "null" (default: pod() of an unknown or
  *		terminated id is null) or "error" (an errors entry);
  *	    "zero_cost": costPerHr answers 0 (runpod-python#438);
- *	    "zero_gpu": resumed pods come back with no GPU.
+ *	    "zero_gpu": resumed pods come back with no GPU;
+ *	    "gpu_util": N, what every GPU reports as gpuUtilPercent.
  *
  * Key missing or wrong -> HTTP 401. Unknown fields in variables.input ->
  * HTTP 400 (runpod-plugins-official#56). No capacity (POST
@@ -92,6 +93,7 @@ static struct {
 	int	 pod_missing_error;
 	int	 zero_cost;
 	int	 zero_gpu;
+	int	 gpu_util;	/* runtime.gpus[].gpuUtilPercent */
 } rp;
 
 static const char *
@@ -316,7 +318,7 @@ rp_runtime(struct fc_instance *inst)
 	for (i = 0; i < n; i++) {
 		g = cJSON_CreateObject();
 		cJSON_AddItemToObject(g, "id", cJSON_CreateString("GPU-fake"));
-		cJSON_AddNumberToObject(g, "gpuUtilPercent", 0);
+		cJSON_AddNumberToObject(g, "gpuUtilPercent", rp.gpu_util);
 		cJSON_AddNumberToObject(g, "memoryUtilPercent", 0);
 		cJSON_AddItemToArray(gpus, g);
 	}
@@ -704,6 +706,8 @@ rp_fake_config(struct fc_req *req)
 		    "zero_cost"));
 	if (cJSON_GetObjectItem(j, "zero_gpu") != NULL)
 		rp.zero_gpu = cJSON_IsTrue(cJSON_GetObjectItem(j, "zero_gpu"));
+	if (cJSON_GetObjectItem(j, "gpu_util") != NULL)
+		rp.gpu_util = (int)fc_json_number(j, "gpu_util", 0);
 	fc_reply(req, 200, "application/json", "{\"ok\":true}");
 }
 
