@@ -34,6 +34,9 @@
 #define RUNPOD_MAX_ENDPOINTS	64
 #define RUNPOD_DISK_GB		50
 
+/* Stopped-pod volume rate, $/GB/month (runpod.md, pricing notes). */
+#define RUNPOD_STOPPED_GB_MONTH	0.20
+
 #define RUNPOD_POD_FIELDS \
 	"id name desiredStatus podType costPerHr imageName env gpuCount " \
 	"vcpuCount memoryInGb containerDiskInGb volumeInGb ports machineId " \
@@ -486,6 +489,9 @@ runpod_parse_pod(const cJSON *pod, struct drv_instance *out)
 			price = 0;
 	}
 	out->price_per_hour = price;
+	/* A stopped pod still pays for its volume: $0.20/GB/month. */
+	out->stopped_price_per_hour = runpod_num(pod, "volumeInGb", 0, 1e6, 0) *
+	    RUNPOD_STOPPED_GB_MONTH / 730.0;
 	runpod_endpoints(pod, out);
 	runpod_gpu_util(pod, out);
 	return (0);

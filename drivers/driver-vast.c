@@ -765,6 +765,10 @@ vast_instance_from_json(const cJSON *o, struct drv_instance *out)
 	out->gpu = vast_gpu_label(drv_json_str(o, "gpu_name"), out->gpu_count);
 	d = vast_num(o, "dph_total", 0);
 	out->price_per_hour = d >= 0 && d < 1e6 ? d : 0;
+	/* Disk bills from create to destroy, stopped too (vast.md). */
+	d = vast_num(o, "disk_space", 0) * vast_num(o, "storage_cost", 0) /
+	    720.0;
+	out->stopped_price_per_hour = d > 0 && d < 1e6 ? d : 0;
 	if ((s = drv_json_str(o, "geolocation")) != NULL)
 		out->region = vast_strip(s);
 	vast_endpoints(o, out);

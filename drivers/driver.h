@@ -60,6 +60,7 @@ struct drv_instance {
 	char		*ssh_host;
 	int		 ssh_port;
 	int64_t		 created_at;	/* epoch seconds, 0 if unknown */
+	double		 stopped_price_per_hour;	/* disk kept while stopped */
 	int		 has_gpu_util;	/* the provider reports it */
 	int		 gpu_util;	/* busiest GPU, percent */
 };

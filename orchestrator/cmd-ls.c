@@ -22,7 +22,9 @@ const struct cmd_entry cmd_ls_entry = {
 	"  --json   one JSON array; keys: name, provider, state, gpu,\n"
 	"           price_per_hour, stable_url, upstream, created_at,\n"
 	"           spent_usd (plus desired, instance, uptime_seconds,\n"
-	"           kill_in_seconds, kill_reason, gpu_util_percent)\n"
+	"           kill_in_seconds, kill_reason, gpu_util_percent,\n"
+	"           billing_rate: what it pays per hour now)\n"
+	"$/h is the hourly price; for a stopped instance, its disk rate.\n"
 	"KILL IN is when the watchdog terminates it (idle or lifetime).\n",
 	cmd_ls_exec,
 	0
@@ -74,6 +76,7 @@ ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
 		cJSON_AddNumberToObject(o, "uptime_seconds",
 		    (double)(now - in->created_at));
 		ls_json_kill(o, d, in, now);
+		cJSON_AddNumberToObject(o, "billing_rate", in->billing_rate);
 		if (in->gpu_util >= 0)
 			cJSON_AddNumberToObject(o, "gpu_util_percent",
 			    in->gpu_util);
@@ -113,7 +116,8 @@ ls_row(struct cmd_ctx *ctx, const struct st_deployment *d,
 	printf("%-20s %-10s %-16s %-10s %-8s %7.2f %9s %-9s %s\n", d->name,
 	    has ? in->provider : "-", has && in->gpu != NULL ? in->gpu : "-",
 	    has ? inst_state_name(in->state) : "down", up,
-	    has ? in->price_per_hour : 0.0, spent, kill, url);
+	    !has ? 0.0 : in->state == INST_STOPPED ? in->stopped_price :
+	    in->price_per_hour, spent, kill, url);
 	free(kill);
 	free(up);
 	free(spent);

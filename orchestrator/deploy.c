@@ -157,6 +157,7 @@ deploy_record(struct cmd_ctx *ctx, const struct fleet_template *t,
 	free(in->gpu);
 	in->gpu = di->gpu != NULL ? xstrdup(di->gpu) : NULL;
 	in->price_per_hour = di->price_per_hour;
+	in->stopped_price = di->stopped_price_per_hour;
 	free(in->upstream);
 	in->upstream = drv_instance_upstream(di, t);
 	free(in->ssh_host);

@@ -346,6 +346,10 @@ rc_follow(struct rc_pass *p, const struct st_deployment *dep,
 	if (di->has_gpu_util)
 		state_instance_set_gpu_util(p->ctx->st, in->id, di->gpu_util,
 		    now_wall(), NULL);
+	if (fabs(di->stopped_price_per_hour - in->stopped_price) > 1e-9) {
+		in->stopped_price = di->stopped_price_per_hour;
+		dirty = 1;
+	}
 	if (di->price_per_hour > 0 &&
 	    fabs(di->price_per_hour - in->price_per_hour) > 1e-9) {
 		rc_action(p->rep, 0, "price", dep->name, in->provider,

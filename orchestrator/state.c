@@ -86,12 +86,19 @@ static const char *state_migrations[] = {
 	" DEFAULT -1;"
 	"ALTER TABLE instances ADD COLUMN gpu_util_at INTEGER NOT NULL"
 	" DEFAULT 0;",
+	/* 4: a stopped instance still pays for its disk, at its own rate. */
+	"ALTER TABLE instances ADD COLUMN stopped_price REAL NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE instances ADD COLUMN billing_rate REAL NOT NULL"
+	" DEFAULT 0;"
+	"UPDATE instances SET billing_rate = price_per_hour"
+	" WHERE billing_since > 0;",
 };
 
 #define INSTANCE_COLS "id, deployment_id, provider, provider_id, label, " \
 	"state, gpu, price_per_hour, upstream, ssh_host, ssh_port, " \
 	"created_at, billing_since, spent_usd, ended_at, updated_at, " \
-	"gpu_util, gpu_util_at"
+	"gpu_util, gpu_util_at, stopped_price, billing_rate"
 #define DEPLOYMENT_COLS "id, name, template, desired, stable_port, " \
 	"idle_timeout, max_lifetime, idle_action, created_at, updated_at, " \
 	"last_activity, keep_until"
@@ -576,6 +583,8 @@ instance_from_row(sqlite3_stmt *stmt, struct st_instance *in)
 	in->updated_at = sqlite3_column_int64(stmt, 15);
 	in->gpu_util = sqlite3_column_int(stmt, 16);
 	in->gpu_util_at = sqlite3_column_int64(stmt, 17);
+	in->stopped_price = sqlite3_column_double(stmt, 18);
+	in->billing_rate = sqlite3_column_double(stmt, 19);
 }
 
 void
@@ -684,6 +693,20 @@ state_instance_set_provider_id(struct state *st, int64_t id,
 	    "updated_at = ? WHERE id = ?", "sii", provider_id, now_wall(), id));
 }
 
+/*
+ * What an instance pays per hour in a state: the hourly price while it
+ * runs (or boots, or stops), its disk rate while stopped, else nothing.
+ */
+static double
+state_rate(enum inst_state s, double price, double stopped_price)
+{
+	if (inst_state_bills(s))
+		return (price);
+	if (s == INST_STOPPED)
+		return (stopped_price);
+	return (0);
+}
+
 /* Close the open billing segment (if any) into the ledger at time now. */
 static int
 state_bill_close(struct state *st, const struct st_instance *in,
@@ -693,11 +716,11 @@ state_bill_close(struct state *st, const struct st_instance *in,
 
 	if (in->billing_since == 0 || now < in->billing_since)
 		return (0);
-	usd = in->price_per_hour * (double)(now - in->billing_since) / 3600.0;
+	usd = in->billing_rate * (double)(now - in->billing_since) / 3600.0;
 	if (state_exec(st, cause, "INSERT INTO ledger (instance_id, "
 	    "deployment_id, provider, start_ts, end_ts, rate, usd) VALUES "
 	    "(?, ?, ?, ?, ?, ?, ?)", "iisiiff", in->id, in->deployment_id,
-	    in->provider, in->billing_since, now, in->price_per_hour,
+	    in->provider, in->billing_since, now, in->billing_rate,
 	    usd) != 0)
 		return (-1);
 	return (state_exec(st, cause, "UPDATE instances SET billing_since = 0, "
@@ -714,23 +737,27 @@ state_instance_update(struct state *st, const struct st_instance *in,
 {
 	struct st_instance	 cur;
 	int64_t			 now = now_wall();
+	double			 rate;
 
 	if (state_begin(st, cause) != 0)
 		return (-1);
 	if (state_instance_by_id(st, in->id, &cur, cause) != 0)
 		goto fail;
-	if (cur.billing_since != 0 && cur.price_per_hour != in->price_per_hour) {
+	rate = state_rate(cur.state, in->price_per_hour, in->stopped_price);
+	if (cur.billing_since != 0 && cur.billing_rate != rate) {
 		if (state_bill_close(st, &cur, now, cause) != 0)
 			goto fail;
 		if (state_exec(st, cause, "UPDATE instances SET billing_since "
-		    "= ? WHERE id = ?", "ii", now, in->id) != 0)
+		    "= ?, billing_rate = ? WHERE id = ?", "ifi", now, rate,
+		    in->id) != 0)
 			goto fail;
 	}
 	if (state_exec(st, cause, "UPDATE instances SET provider_id = ?, "
 	    "gpu = ?, price_per_hour = ?, upstream = ?, ssh_host = ?, "
-	    "ssh_port = ?, updated_at = ? WHERE id = ?", "ssfssdii",
-	    in->provider_id, in->gpu, in->price_per_hour, in->upstream,
-	    in->ssh_host, in->ssh_port, now, in->id) != 0)
+	    "ssh_port = ?, stopped_price = ?, updated_at = ? WHERE id = ?",
+	    "ssfssdfii", in->provider_id, in->gpu, in->price_per_hour,
+	    in->upstream, in->ssh_host, in->ssh_port, in->stopped_price, now,
+	    in->id) != 0)
 		goto fail;
 	st_instance_clear(&cur);
 	return (state_commit(st, cause));
@@ -750,25 +777,33 @@ state_instance_set_state(struct state *st, int64_t id, enum inst_state ns,
 {
 	struct st_instance	 cur;
 	int64_t			 now = now_wall(), since, ended;
+	double			 rate;
+	int			 bills;
 
 	if (state_begin(st, cause) != 0)
 		return (-1);
 	if (state_instance_by_id(st, id, &cur, cause) != 0)
 		goto fail;
 	since = cur.billing_since;
-	if (inst_state_bills(ns) && since == 0)
-		since = now;
-	else if (!inst_state_bills(ns) && since != 0) {
+	bills = inst_state_bills(ns) ||
+	    (ns == INST_STOPPED && cur.stopped_price > 0);
+	rate = bills ? state_rate(ns, cur.price_per_hour, cur.stopped_price) :
+	    0;
+	/* A different rate (running -> stopped disk) is a new segment. */
+	if (since != 0 && (!bills || cur.billing_rate != rate)) {
 		if (state_bill_close(st, &cur, now, cause) != 0)
 			goto fail;
 		since = 0;
 	}
+	if (bills && since == 0)
+		since = now;
 	ended = cur.ended_at;
 	if ((ns == INST_TERMINATED || ns == INST_FAILED) && ended == 0)
 		ended = now;
 	if (state_exec(st, cause, "UPDATE instances SET state = ?, "
-	    "billing_since = ?, ended_at = ?, updated_at = ? WHERE id = ?",
-	    "siiii", inst_state_name(ns), since, ended, now, id) != 0)
+	    "billing_since = ?, billing_rate = ?, ended_at = ?, updated_at = ? "
+	    "WHERE id = ?", "sifiii", inst_state_name(ns), since, rate, ended,
+	    now, id) != 0)
 		goto fail;
 	st_instance_clear(&cur);
 	return (state_commit(st, cause));
@@ -841,7 +876,7 @@ st_instance_spent(const struct st_instance *in, int64_t now)
 	double	usd = in->spent_usd;
 
 	if (in->billing_since != 0 && now > in->billing_since)
-		usd += in->price_per_hour *
+		usd += in->billing_rate *
 		    (double)(now - in->billing_since) / 3600.0;
 	return (usd);
 }
@@ -868,7 +903,7 @@ double
 state_spent_deployment(struct state *st, int64_t deployment_id, int64_t now)
 {
 	return (state_sum(st, "SELECT COALESCE(SUM(spent_usd + CASE WHEN "
-	    "billing_since > 0 AND ? > billing_since THEN price_per_hour * "
+	    "billing_since > 0 AND ? > billing_since THEN billing_rate * "
 	    "(? - billing_since) / 3600.0 ELSE 0 END), 0) FROM instances "
 	    "WHERE deployment_id = ?", "iii", now, now, deployment_id));
 }
@@ -883,7 +918,7 @@ state_spent_since(struct state *st, int64_t since, int64_t now)
 	    "start_ts THEN 0 ELSE usd * (end_ts - MAX(start_ts, ?)) * 1.0 / "
 	    "(end_ts - start_ts) END), 0) FROM ledger WHERE end_ts > ?",
 	    "ii", since, since);
-	open = state_sum(st, "SELECT COALESCE(SUM(price_per_hour * "
+	open = state_sum(st, "SELECT COALESCE(SUM(billing_rate * "
 	    "(? - MAX(billing_since, ?)) / 3600.0), 0) FROM instances "
 	    "WHERE billing_since > 0 AND ? > MAX(billing_since, ?)",
 	    "iiii", now, since, now, since);
@@ -997,7 +1032,7 @@ state_instance_by_label(struct state *st, const char *label,
 	"  WHERE end_ts > start_ts AND MIN(end_ts, ?2) > MAX(start_ts, ?1)" \
 	" UNION ALL" \
 	" SELECT deployment_id, provider, MAX(billing_since, ?1), ?2," \
-	"  price_per_hour / 3600.0 FROM instances" \
+	"  billing_rate / 3600.0 FROM instances" \
 	"  WHERE billing_since > 0 AND ?2 > MAX(billing_since, ?1))," \
 	" piece(dep, prov, s, e, per_s) AS (" \
 	" SELECT dep, prov, s, e, per_s FROM seg" \

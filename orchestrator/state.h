@@ -6,7 +6,7 @@
 
 #include "driver.h"
 
-#define STATE_SCHEMA_VERSION 3
+#define STATE_SCHEMA_VERSION 4
 
 struct state;
 
@@ -46,6 +46,8 @@ struct st_instance {
 	int64_t		 updated_at;
 	int		 gpu_util;	/* last sample, percent; -1 none */
 	int64_t		 gpu_util_at;	/* when it was sampled */
+	double		 stopped_price;	/* $/h while stopped (disk) */
+	double		 billing_rate;	/* $/h of the open segment */
 };
 
 struct st_event {

@@ -46,6 +46,8 @@ check "woken: the wake was recorded" sh -c "'$FLEET' status nap | grep -q ' wake
 "$FLEET" keep nap --for 10m >/dev/null
 check "stop by hand" "$FLEET" stop nap
 check "stopped by hand" is_state nap stopped
+rate=$("$FLEET" ls --json | tr -d ' \t\n' | grep -o '"billing_rate":[0-9.e-]*' | head -n 1 | cut -d: -f2)
+check "stopped: pays only for its 50 GB volume (\$$rate/h = 50 x 0.20 / 730)" awk "BEGIN { exit !($rate > 0.0136 && $rate < 0.0138) }"
 check "start by hand" "$FLEET" start nap
 check "started: healthy behind the same stable URL" curl -fsS -m 10 "$URL/health"
 check "down after all that" "$FLEET" down nap

@@ -189,7 +189,8 @@ test_cost_open_segment(void **arg)
 	int		 n;
 
 	sql = xprintf("UPDATE instances SET price_per_hour = 2.0, "
-	    "billing_since = %lld WHERE id = %lld", MIDNIGHT + HOUR,
+	    "billing_rate = 2.0, billing_since = %lld WHERE id = %lld",
+	    MIDNIGHT + HOUR,
 	    (long long)f->in.id);
 	raw(f, sql);
 	free(sql);

@@ -237,6 +237,40 @@ test_ledger(void **arg)
 	st_instance_clear(&in);
 }
 
+/* Stopped, an instance still pays for its disk, as its own segment. */
+static void
+test_stopped_disk(void **arg)
+{
+	struct fixture		*f = *arg;
+	struct st_instance	 in, cur;
+	char			*cause = NULL;
+	int64_t			 dep = add_deployment(f->st, "disk", 8906);
+	double			 spent;
+
+	assert_int_equal(state_instance_intent(f->st, dep, "runpod", "disk",
+	    &in, &cause), 0);
+	in.price_per_hour = 2.0;
+	in.stopped_price = 0.10;
+	assert_int_equal(state_instance_update(f->st, &in, &cause), 0);
+	assert_int_equal(state_instance_set_state(f->st, in.id, INST_RUNNING,
+	    &cause), 0);
+	backdate(f->st, in.id, 1800);		/* 30 min at $2/h = $1 */
+	assert_int_equal(state_instance_set_state(f->st, in.id, INST_STOPPED,
+	    &cause), 0);
+	assert_int_equal(state_instance_current(f->st, dep, &cur, &cause), 1);
+	assert_true(cur.billing_since != 0);	/* the disk segment is open */
+	assert_true(cur.billing_rate > 0.099 && cur.billing_rate < 0.101);
+	st_instance_clear(&cur);
+	backdate(f->st, in.id, 3600);		/* 1 h stopped = $0.10 */
+	spent = state_spent_deployment(f->st, dep, now_wall());
+	assert_true(spent > 1.09 && spent < 1.11);
+	assert_int_equal(state_instance_set_state(f->st, in.id,
+	    INST_TERMINATED, &cause), 0);
+	spent = state_spent_deployment(f->st, dep, now_wall() + 7200);
+	assert_true(spent > 1.09 && spent < 1.11);	/* closed for good */
+	st_instance_clear(&in);
+}
+
 static void
 test_ledger_append_only(void **arg)
 {
@@ -331,6 +365,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_intent_then_provider_id,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ledger, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stopped_disk, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_append_only, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
