@@ -74,8 +74,7 @@ cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	};
 	struct st_deployment	 dep;
 	const char		*reason = "user";
-	char			*cause = NULL;
-	int			 ch, r, rc;
+	int			 ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (ch != 'r')
@@ -84,18 +83,9 @@ cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return (cmd_usage_error(&cmd_down_entry, "need one NAME"));
-	if ((rc = cmd_open_state(ctx)) != 0)
+	if ((rc = cmd_deployment(ctx, &cmd_down_entry, argv[optind],
+	    &dep)) != 0)
 		return (rc);
-	r = state_deployment_get(ctx->st, argv[optind], &dep, &cause);
-	if (r <= 0) {
-		if (r == 0)
-			fprintf(stderr, "fleet down: unknown deployment '%s'; "
-			    "see `fleet ls`\n", argv[optind]);
-		else
-			fprintf(stderr, "fleet down: %s\n", cause);
-		free(cause);
-		return (FLEET_EXIT_FAIL);
-	}
 	rc = down_one(ctx, &dep, reason);
 	st_deployment_clear(&dep);
 	return (rc);

@@ -31,7 +31,7 @@ cmd_keep_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct st_deployment	 d;
 	char			*cause = NULL, *until;
 	int64_t			 dur = -1;
-	int			 ch, r, rc;
+	int			 ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (ch != 'f' || parse_duration(optarg, &dur, &cause) != 0) {
@@ -43,14 +43,8 @@ cmd_keep_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc - 1 || dur < 0)
 		return (cmd_usage_error(&cmd_keep_entry, "need NAME and --for"));
-	if ((rc = cmd_open_state(ctx)) != 0)
+	if ((rc = cmd_deployment(ctx, &cmd_keep_entry, argv[optind], &d)) != 0)
 		return (rc);
-	if ((r = state_deployment_get(ctx->st, argv[optind], &d, &cause)) <= 0) {
-		fprintf(stderr, "fleet keep: %s\n", r == 0 ?
-		    "unknown deployment; see `fleet ls`" : cause);
-		free(cause);
-		return (FLEET_EXIT_FAIL);
-	}
 	if (state_deployment_keep(ctx->st, d.id, dur > 0 ? now_wall() + dur : 0,
 	    &cause) != 0) {
 		fprintf(stderr, "fleet keep: %s\n", cause);

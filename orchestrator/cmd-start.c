@@ -142,7 +142,7 @@ cmd_start_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct st_deployment	 dep;
 	char			*cause = NULL;
 	int64_t			 timeout = 0;
-	int			 ch, r, rc;
+	int			 ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (ch != 't' || parse_duration(optarg, &timeout, &cause) != 0) {
@@ -154,15 +154,9 @@ cmd_start_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return (cmd_usage_error(&cmd_start_entry, "need one NAME"));
-	if ((rc = cmd_open_state(ctx)) != 0)
+	if ((rc = cmd_deployment(ctx, &cmd_start_entry, argv[optind],
+	    &dep)) != 0)
 		return (rc);
-	if ((r = state_deployment_get(ctx->st, argv[optind], &dep,
-	    &cause)) <= 0) {
-		fprintf(stderr, "fleet start: %s\n", r == 0 ?
-		    "unknown deployment; see `fleet ls`" : cause);
-		free(cause);
-		return (FLEET_EXIT_FAIL);
-	}
 	rc = start_run(ctx, &dep, timeout);
 	st_deployment_clear(&dep);
 	return (rc);

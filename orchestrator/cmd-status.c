@@ -169,8 +169,8 @@ cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct st_instance	 in;
 	struct st_event		*ev = NULL;
 	const char		*live = "-";
-	char			*cause = NULL, *why = NULL;
-	int			 ch, r, rc, has, nev = 0, json = 0;
+	char			*why = NULL;
+	int			 ch, rc, has, nev = 0, json = 0;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (ch != 'j')
@@ -180,14 +180,9 @@ cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return (cmd_usage_error(&cmd_status_entry, "need one NAME"));
-	if ((rc = cmd_open_state(ctx)) != 0)
+	if ((rc = cmd_deployment(ctx, &cmd_status_entry, argv[optind],
+	    &d)) != 0)
 		return (rc);
-	if ((r = state_deployment_get(ctx->st, argv[optind], &d, &cause)) <= 0) {
-		fprintf(stderr, "fleet status: %s\n", r == 0 ?
-		    "unknown deployment; see `fleet ls`" : cause);
-		free(cause);
-		return (FLEET_EXIT_FAIL);
-	}
 	has = state_instance_current(ctx->st, d.id, &in, NULL) == 1;
 	if (has && (live = status_live(ctx, &in, &why)) == NULL)
 		live = "error";

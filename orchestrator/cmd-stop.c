@@ -91,8 +91,7 @@ cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	};
 	struct st_deployment	 dep;
 	const char		*reason = "user";
-	char			*cause = NULL;
-	int			 ch, r, rc;
+	int			 ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (ch != 'r')
@@ -101,15 +100,9 @@ cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return (cmd_usage_error(&cmd_stop_entry, "need one NAME"));
-	if ((rc = cmd_open_state(ctx)) != 0)
+	if ((rc = cmd_deployment(ctx, &cmd_stop_entry, argv[optind],
+	    &dep)) != 0)
 		return (rc);
-	if ((r = state_deployment_get(ctx->st, argv[optind], &dep,
-	    &cause)) <= 0) {
-		fprintf(stderr, "fleet stop: %s\n", r == 0 ?
-		    "unknown deployment; see `fleet ls`" : cause);
-		free(cause);
-		return (FLEET_EXIT_FAIL);
-	}
 	rc = stop_run(ctx, &dep, reason);
 	st_deployment_clear(&dep);
 	return (rc);

@@ -31,7 +31,7 @@ cmd_url_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct st_deployment	 dep;
 	struct st_instance	 in;
 	char			*cause = NULL, *url;
-	int			 ch, r, rc, upstream = 0;
+	int			 ch, rc, upstream = 0;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (ch != 'u')
@@ -40,15 +40,9 @@ cmd_url_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return (cmd_usage_error(&cmd_url_entry, "need one NAME"));
-	if ((rc = cmd_open_state(ctx)) != 0)
+	if ((rc = cmd_deployment(ctx, &cmd_url_entry, argv[optind],
+	    &dep)) != 0)
 		return (rc);
-	if ((r = state_deployment_get(ctx->st, argv[optind], &dep,
-	    &cause)) <= 0) {
-		fprintf(stderr, "fleet url: %s\n", r == 0 ?
-		    "unknown deployment; see `fleet ls`" : cause);
-		free(cause);
-		return (FLEET_EXIT_FAIL);
-	}
 	rc = FLEET_EXIT_OK;
 	if (!upstream) {
 		url = deploy_stable_url(ctx, &dep);

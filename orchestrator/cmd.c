@@ -115,6 +115,31 @@ cmd_open_state(struct cmd_ctx *ctx)
 	return (0);
 }
 
+/*
+ * Open the state and look up the deployment a command names. 0 when found;
+ * otherwise the error is printed and the exit code returned.
+ */
+int
+cmd_deployment(struct cmd_ctx *ctx, const struct cmd_entry *ce,
+    const char *name, struct st_deployment *d)
+{
+	char	*cause = NULL;
+	int	 r, rc;
+
+	memset(d, 0, sizeof *d);
+	if ((rc = cmd_open_state(ctx)) != 0)
+		return (rc);
+	if ((r = state_deployment_get(ctx->st, name, d, &cause)) == 1)
+		return (0);
+	if (r == 0)
+		fprintf(stderr, "fleet %s: unknown deployment '%s'; see "
+		    "`fleet ls`\n", ce->name, name);
+	else
+		fprintf(stderr, "fleet %s: %s\n", ce->name, cause);
+	free(cause);
+	return (FLEET_EXIT_FAIL);
+}
+
 void
 cmd_ctx_free(struct cmd_ctx *ctx)
 {

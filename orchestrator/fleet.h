@@ -124,6 +124,9 @@ int	 cmd_print_help(const struct cmd_entry *);
 int	 cmd_load_config(struct cmd_ctx *);
 int	 cmd_state_dir(struct cmd_ctx *);
 int	 cmd_open_state(struct cmd_ctx *);
+struct st_deployment;
+int	 cmd_deployment(struct cmd_ctx *, const struct cmd_entry *,
+	    const char *, struct st_deployment *);
 void	 cmd_ctx_free(struct cmd_ctx *);
 
 extern const struct cmd_entry cmd_up_entry;
