@@ -108,6 +108,15 @@ driver_ctx_init(struct drv_ctx *ctx, const struct fleet_driver *drv,
 	return (0);
 }
 
+/* The environment variable a provider's key comes from (for messages). */
+const char *
+drv_key_env(const struct drv_ctx *ctx, const struct fleet_driver *drv)
+{
+	if (ctx->pconf != NULL && ctx->pconf->api_key_env != NULL)
+		return (ctx->pconf->api_key_env);
+	return (drv->key_env != NULL ? drv->key_env : "its api_key_env");
+}
+
 const char *
 drv_err_name(enum drv_err e)
 {

@@ -129,6 +129,7 @@ const struct fleet_driver *driver_find(const char *);
 int	 driver_ctx_init(struct drv_ctx *, const struct fleet_driver *,
 	    const struct fleet_config *, const char *state_dir, char **cause);
 const char *drv_err_name(enum drv_err);
+const char *drv_key_env(const struct drv_ctx *, const struct fleet_driver *);
 const char *inst_state_name(enum inst_state);
 int	 inst_state_parse(const char *, enum inst_state *);
 int	 inst_state_bills(enum inst_state);

@@ -430,11 +430,44 @@ up_crash_point(const char *point)
 		raise(SIGKILL);
 }
 
+/*
+ * A create that failed on the way back (timeout, 5xx, dropped connection)
+ * may have happened: look for the label before trying anything else, so
+ * one `fleet up` never rents twice. 0 when it turned out to exist.
+ */
+static int
+up_create_lost(struct cmd_ctx *ctx, const struct fleet_template *t,
+    const struct fleet_driver *drv, const struct drv_ctx *dctx,
+    const char *name, struct st_instance *in, const struct drv_error *err)
+{
+	struct drv_instance	 di;
+	struct drv_error	 gerr;
+	char			*cause = NULL;
+
+	if (err->kind != DRV_ERR_TRANSIENT &&
+	    err->kind != DRV_ERR_RATE_LIMITED)
+		return (-1);
+	if (deploy_resolve_id(ctx, in, &cause) != 1) {
+		free(cause);
+		return (-1);
+	}
+	state_event(ctx->st, name, "create-adopted", "%s: create answered "
+	    "'%s' but %s exists: adopted", drv->name, err->message,
+	    in->provider_id);
+	memset(&gerr, 0, sizeof gerr);
+	if (drv->get(dctx, in->provider_id, &di, &gerr) == 0) {
+		deploy_record(ctx, t, in, &di, NULL);
+		drv_instance_clear(&di);
+	}
+	return (0);
+}
+
 /* Create at the provider and write the provider id straight after. */
 static int
 up_create(struct cmd_ctx *ctx, const struct fleet_template *t,
     const struct fleet_driver *drv, const struct drv_ctx *dctx,
-    const struct drv_offer *offer, struct st_instance *in, char **cause)
+    const struct drv_offer *offer, const char *name, struct st_instance *in,
+    char **cause)
 {
 	struct drv_create_req	 req;
 	struct drv_instance	 di;
@@ -448,8 +481,12 @@ up_create(struct cmd_ctx *ctx, const struct fleet_template *t,
 	req.spot = offer->spot;	/* only offers the provider marked spot */
 	up_crash_point("after-intent");
 	if (drv->create(dctx, &req, &di, &err) != 0) {
-		*cause = xprintf("%s: %s (%s)", drv->name, err.message,
-		    drv_err_name(err.kind));
+		if (up_create_lost(ctx, t, drv, dctx, name, in, &err) == 0)
+			return (0);
+		*cause = xprintf("%s: %s (%s)%s%s", drv->name, err.message,
+		    drv_err_name(err.kind), err.kind == DRV_ERR_AUTH ?
+		    "; check " : "", err.kind == DRV_ERR_AUTH ?
+		    drv_key_env(dctx, drv) : "");
 		state_instance_set_state(ctx->st, in->id, INST_FAILED, NULL);
 		return (-1);
 	}
@@ -555,7 +592,8 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 	    e->offer.region : "any region");
 	if (up_intent(ctx, o, t, provider, dep, &in, cause) != 0)
 		return (UP_STOP);
-	if (up_create(ctx, t, e->drv, &e->dctx, &e->offer, &in, cause) != 0) {
+	if (up_create(ctx, t, e->drv, &e->dctx, &e->offer, dep->name, &in,
+	    cause) != 0) {
 		state_event(ctx->st, dep->name, "up-failed", "%s", *cause);
 		out = up_retryable(*cause) ? UP_NEXT : UP_STOP;
 		goto done;

@@ -17,7 +17,7 @@
 #define CONTROL_LOG_MAX		500	/* requests remembered */
 #define CONTROL_BODY_LOG	4096	/* body bytes kept per request */
 
-enum rule_kind { RULE_FAIL, RULE_DELAY, RULE_CAPACITY };
+enum rule_kind { RULE_FAIL, RULE_DELAY, RULE_CAPACITY, RULE_LOSE };
 
 struct fc_rule {
 	enum rule_kind	 kind;
@@ -245,6 +245,30 @@ control_fail(struct fc_req *req, cJSON *j)
 	fc_reply(req, 200, "application/json", "{\"ok\":true}");
 }
 
+/*
+ * POST /_control/lose {"route","count"}: the provider handles the request
+ * (a create really creates), then the client gets a 502 instead of the
+ * answer, as when a gateway times out after the backend did the work.
+ */
+static void
+control_lose(struct fc_req *req, cJSON *j)
+{
+	struct fc_rule	*r;
+
+	r = control_rule_add(req->fc, RULE_LOSE, fc_json_string(j, "route"));
+	r->count = (int)fc_json_number(j, "count", 1);
+	fc_reply(req, 200, "application/json", "{\"ok\":true}");
+}
+
+/* After the provider answered: is this reply to be lost? (uses a rule) */
+int
+control_lost(struct fc_req *req)
+{
+	if (strncmp(req->path, "/_control", 9) == 0)
+		return (0);
+	return (control_rule_take(req->fc, RULE_LOSE, req->path) != NULL);
+}
+
 /* POST /_control/delay {"route","ms","count"}; ms 0 removes the route's. */
 static void
 control_delay(struct fc_req *req, cJSON *j)
@@ -412,6 +436,7 @@ static const struct {
 	void		 (*get)(struct fc_req *);
 } control_table[] = {
 	{ "/fail", control_fail, NULL },
+	{ "/lose", control_lose, NULL },
 	{ "/delay", control_delay, NULL },
 	{ "/capacity", control_set_capacity, NULL },
 	{ "/vanish", control_vanish, NULL },

@@ -163,6 +163,12 @@ fc_reply(struct fc_req *req, int status, const char *ctype, const char *body)
 		return;
 	}
 	req->replied = 1;
+	if (control_lost(req)) {
+		status = 502;
+		ctype = "application/json";
+		body = "{\"error\":\"gateway timeout after the request was "
+		    "processed (injected)\"}";
+	}
 	if (strncmp(req->path, "/_control", 9) != 0)
 		control_log(req, status);
 	oh = evhttp_request_get_output_headers(req->req);

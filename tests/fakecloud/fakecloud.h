@@ -130,6 +130,7 @@ char		*fc_time_iso(int64_t);
 /* control.c: /_control/ endpoints and the rules they install. */
 void		 control_handle(struct fc_req *);
 int		 control_apply(struct fc_req *);
+int	 control_lost(struct fc_req *);
 int		 control_capacity_take(struct fc *, const char *provider,
 		    const char *gpu);
 int		 control_capacity(struct fc *, const char *provider,
