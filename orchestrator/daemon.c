@@ -433,8 +433,8 @@ daemon_metrics_cb(struct proxy *p, char **text, void *arg)
 
 	for (i = 0; i < d->nroutes; i++)
 		byst[d->routes[i].rstate]++;
-	evbuffer_add_printf(b, "# HELP fleet_deployments Deployments that "
-	    "want to be up, by proxy state.\n# TYPE fleet_deployments gauge\n");
+	evbuffer_add_printf(b, "# HELP fleet_deployments Deployments, "
+	    "by proxy state.\n# TYPE fleet_deployments gauge\n");
 	for (k = 0; k < 4; k++)
 		evbuffer_add_printf(b, "fleet_deployments{state=\"%s\"} %d\n",
 		    stn[k], byst[k]);
