@@ -9,13 +9,13 @@
 cat > "$FLEET_CONFIG" <<YAML
 proxy:
   shared_port: $E2E_SHARED_PORT
-  hold_timeout: 4s
+  hold_timeout: 8s
 daemon:
   reconcile_interval: 0s
 YAML
 write_echo_template web
 write_echo_template slowweb "sh -c 'sleep 1; exec {fleet} echo-server --port {port}'" 30s
-write_echo_template stuck "sleep 60" 9s
+write_echo_template stuck "sleep 60" 16s
 S=http://127.0.0.1:$E2E_SHARED_PORT
 daemon_pid() { cat "$FLEET_STATE_DIR/daemon.pid" 2>/dev/null; }
 
