@@ -16,7 +16,7 @@ PKGS	 = libcurl libcjson libssh2 yaml-0.1 libevent libevent_openssl \
 	   sqlite3 openssl
 DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
 	   libssh2-1-dev libyaml-dev libevent-dev libsqlite3-dev \
-	   libcmocka-dev libssl-dev openssh-server openssh-client curl \
+	   libcmocka-dev libssl-dev openssl openssh-server openssh-client curl \
 	   procps iproute2 psmisc
 
 WARN	 = -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \

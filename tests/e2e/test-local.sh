@@ -118,7 +118,7 @@ check_exit "unknown command: exit 2" 2 "$FLEET" frobnicate
 for c in up down ls status url offers keep stop start cost reconcile reap templates daemon doctor version help echo-server; do
 	check_exit "$c --help exits 0" 0 "$FLEET" "$c" --help
 done
-python_listener() { "$FLEET" echo-server --port "$1" >/dev/null 2>&1 & E2E_PIDS="$E2E_PIDS $!"; }
+echo_listener() { "$FLEET" echo-server --port "$1" >/dev/null 2>&1 & E2E_PIDS="$E2E_PIDS $!"; }
 cat > "$FLEET_TEMPLATE_DIR/fixed.yaml" <<YAML
 name: fixed
 ports: [{port: 8080, protocol: http}]
@@ -126,7 +126,7 @@ health: {type: http, path: /health, boot_timeout: 10s}
 stable_port: 8977
 local: {command: "{fleet} echo-server --port {port}"}
 YAML
-python_listener 8977
+echo_listener 8977
 wait_for 5 curl -fsS http://127.0.0.1:8977/health
 check_exit "stable port in use: up fails" 1 "$FLEET" up fixed
 out_has "stable port in use: says so" "stable port 8977"
