@@ -184,6 +184,8 @@ control_ensure_daemon(struct cmd_ctx *ctx, char **cause)
 	argv[n] = NULL;
 	if ((pid = fork()) == 0) {
 		setenv("FLEET_STATE_DIR", ctx->state_dir, 1);
+		/* A crash point meant for this command is not the daemon's. */
+		unsetenv("FLEET_TEST_CRASH");
 		execv(exe, argv);
 		_exit(127);
 	}
