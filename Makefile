@@ -76,7 +76,8 @@ asan-test: deps
 	    sh tests/run.sh build-asan
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@echo "building fleet (make all)..."
+	@$(MAKE) -s --no-print-directory all
 	@sh tests/demo.sh $(BUILD)
 
 bench: deps
