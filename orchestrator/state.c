@@ -202,6 +202,40 @@ col_str(sqlite3_stmt *stmt, int i)
 	return (s == NULL ? NULL : xstrdup((const char *)s));
 }
 
+/*
+ * Step a prepared statement into a growing array of size-byte rows filled
+ * by fill(); on error free() clears what was filled. Finalizes stmt.
+ */
+static int
+state_rows(struct state *st, sqlite3_stmt *stmt, size_t size,
+    void (*fill)(sqlite3_stmt *, void *), void (*clear)(void *),
+    void **out, int *n, char **cause, const char *what)
+{
+	char	*rows = NULL;
+	int	 rc, i, cap = 0;
+
+	*n = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			rows = xreallocarray(rows, cap, size);
+		}
+		fill(stmt, rows + (size_t)(*n)++ * size);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		state_cause(st, cause, what);
+		for (i = 0; i < *n; i++)
+			clear(rows + (size_t)i * size);
+		free(rows);
+		*out = NULL;
+		*n = 0;
+		return (-1);
+	}
+	*out = rows;
+	return (0);
+}
+
 int
 state_begin(struct state *st, char **cause)
 {
@@ -363,6 +397,18 @@ deployment_from_row(sqlite3_stmt *stmt, struct st_deployment *d)
 	d->keep_until = sqlite3_column_int64(stmt, 11);
 }
 
+static void
+deployment_row(sqlite3_stmt *stmt, void *d)
+{
+	deployment_from_row(stmt, d);
+}
+
+static void
+deployment_free(void *d)
+{
+	st_deployment_clear(d);
+}
+
 void
 st_deployment_clear(struct st_deployment *d)
 {
@@ -490,7 +536,6 @@ state_deployment_list(struct state *st, struct st_deployment **out, int *n,
     char **cause)
 {
 	sqlite3_stmt	*stmt;
-	int		 rc, cap = 0;
 
 	*out = NULL;
 	*n = 0;
@@ -498,28 +543,15 @@ state_deployment_list(struct state *st, struct st_deployment **out, int *n,
 	    " FROM deployments ORDER BY name", NULL);
 	if (stmt == NULL)
 		return (-1);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			*out = xreallocarray(*out, cap, sizeof **out);
-		}
-		deployment_from_row(stmt, &(*out)[(*n)++]);
-	}
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE) {
-		state_cause(st, cause, "list deployments");
-		st_deployment_list_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-		return (-1);
-	}
-	return (0);
+	return (state_rows(st, stmt, sizeof **out, deployment_row,
+	    deployment_free, (void **)out, n, cause, "list deployments"));
 }
 
 /*
  * Pick the lowest port in [lo, hi] that no deployment holds, that no
- * template claims (reserved) and that is free on bind right now. Call inside a transaction so two processes
- * cannot take the same one (the column is UNIQUE as a backstop).
+ * template claims (reserved) and that is free on bind right now. Call
+ * inside a transaction so two processes cannot take the same one (the
+ * column is UNIQUE as a backstop).
  */
 int
 state_port_allocate(struct state *st, int lo, int hi, const char *bind,
@@ -585,6 +617,18 @@ instance_from_row(sqlite3_stmt *stmt, struct st_instance *in)
 	in->gpu_util_at = sqlite3_column_int64(stmt, 17);
 	in->stopped_price = sqlite3_column_double(stmt, 18);
 	in->billing_rate = sqlite3_column_double(stmt, 19);
+}
+
+static void
+instance_row(sqlite3_stmt *stmt, void *in)
+{
+	instance_from_row(stmt, in);
+}
+
+static void
+instance_free(void *in)
+{
+	st_instance_clear(in);
 }
 
 void
@@ -841,7 +885,6 @@ state_instance_list(struct state *st, int alive_only,
     struct st_instance **out, int *n, char **cause)
 {
 	sqlite3_stmt	*stmt;
-	int		 rc, cap = 0;
 
 	*out = NULL;
 	*n = 0;
@@ -851,22 +894,8 @@ state_instance_list(struct state *st, int alive_only,
 	    "SELECT " INSTANCE_COLS " FROM instances ORDER BY id", NULL);
 	if (stmt == NULL)
 		return (-1);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			*out = xreallocarray(*out, cap, sizeof **out);
-		}
-		instance_from_row(stmt, &(*out)[(*n)++]);
-	}
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE) {
-		state_cause(st, cause, "list instances");
-		st_instance_list_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-		return (-1);
-	}
-	return (0);
+	return (state_rows(st, stmt, sizeof **out, instance_row,
+	    instance_free, (void **)out, n, cause, "list instances"));
 }
 
 /* Closed segments plus the open one up to now. */
