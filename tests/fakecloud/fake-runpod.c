@@ -36,6 +36,9 @@
  *	    "zero_gpu": resumed pods come back with no GPU;
  *	    "gpu_util": N, what every GPU reports as gpuUtilPercent.
  *
+ * Declared ports map to the instance's echo process on 127.0.0.1, except
+ * 22 under fakecloud --ssh-port N: 22/tcp -> 127.0.0.1:N, the test's sshd.
+ *
  * Key missing or wrong -> HTTP 401. Unknown fields in variables.input ->
  * HTTP 400 (runpod-plugins-official#56). No capacity (POST
  * /_control/capacity {"provider":"runpod","gpu":<gpuTypeId>|"*",
@@ -278,7 +281,13 @@ rp_runtime_ports(struct fc_instance *inst)
 			type[n - 1] = '\0';
 			http = strcmp(type, "http") == 0;
 			e = cJSON_CreateObject();
-			if (http && rp.http_proxy) {
+			if (port == 22 && inst->fc->ssh_port > 0) {
+				cJSON_AddStringToObject(e, "ip", "127.0.0.1");
+				cJSON_AddBoolToObject(e, "isIpPublic", 1);
+				cJSON_AddNumberToObject(e, "publicPort",
+				    inst->fc->ssh_port);
+				cJSON_AddStringToObject(e, "type", "tcp");
+			} else if (http && rp.http_proxy) {
 				cJSON_AddStringToObject(e, "ip",
 				    "100.65.0.101");
 				cJSON_AddBoolToObject(e, "isIpPublic", 0);

@@ -32,6 +32,9 @@
  * verification; renting an ask marks it rented until the instance is
  * destroyed. /_control/capacity (provider "vast", gpu = gpu_name) hides
  * offers from search and makes their accept fail with no_such_ask.
+ * ssh_host is 127.0.0.1 and ssh_port a made-up 30000 + id%10000, nothing
+ * listening, unless fakecloud --ssh-port N: then N, the test's sshd (also
+ * the 22/tcp binding of ssh runtypes).
  *
  * Switches for what vast.md leaves unconfirmed, POST /vast/_fake/config:
  *	api_key		the one accepted key (null: any)
@@ -607,8 +610,11 @@ fv_instance_json(struct fc_instance *inst)
 	char		 key[32];
 	int		 running = actual != NULL && strcmp(actual, "running") ==
 			    0 && inst->state == FC_RUNNING && inst->port > 0;
-	int		 ssh_port = (int)fc_json_number(inst->meta, "ssh_port", 0);
+	int		 ssh_port;
 
+	/* --ssh-port: a real sshd there, for the ssh tests. */
+	ssh_port = inst->fc->ssh_port > 0 ? inst->fc->ssh_port :
+	    (int)fc_json_number(inst->meta, "ssh_port", 0);
 	cJSON_AddNumberToObject(o, "id", (double)fv_inst_id(inst));
 	cJSON_AddStringToObject(o, "label", inst->label);
 	if (actual != NULL)

@@ -23,11 +23,16 @@
 
 /*
  * fakecloud [-v] [--port N] [--port-file F] [--fleet PATH] [--boot-delay-ms N]
+ *           [--ssh-port N]
  *
  * One HTTP server on 127.0.0.1:N (0: ephemeral; the port is written to F
  * once listening). Provider emulations live under /<provider>/; instances
  * are real `PATH echo-server` processes (default: this binary's own
- * echo-server). The control API, for tests:
+ * echo-server). With --ssh-port N every emulation that reports an ssh
+ * port (RunPod's 22/tcp mapping, Vast's ssh_port) reports 127.0.0.1:N,
+ * where a test runs a real sshd (tests/e2e/lib.sh start_sshd); Lambda and
+ * Paperspace have no ssh port on the wire and report ip 127.0.0.1 as
+ * always. The control API, for tests:
  *
  *	POST /_control/fail {"route","status","count","body","headers",
  *	    "content_type"}	next count (default 1, -1 forever) requests
@@ -484,7 +489,7 @@ fc_usage(void)
 {
 	fprintf(stderr,
 	    "usage: fakecloud [-v] [--port N] [--port-file F] [--fleet PATH]\n"
-	    "                 [--boot-delay-ms N]\n"
+	    "                 [--boot-delay-ms N] [--ssh-port N]\n"
 	    "       fakecloud wscheck [-m MODE] [-H HOST] HOST PORT PATH MSG\n"
 	    "       fakecloud send HOST PORT < raw-request\n"
 	    "       fakecloud echo-server [--port N] [--bind ADDR]\n");
@@ -514,13 +519,14 @@ fc_parse_args(struct fc *fc, int argc, char **argv, const char **port_file,
 		{ "port-file", required_argument, NULL, 'f' },
 		{ "fleet", required_argument, NULL, 'F' },
 		{ "boot-delay-ms", required_argument, NULL, 'b' },
+		{ "ssh-port", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int	 ch, port = 0;
 
 	fc->boot_delay_ms = 300;
-	while ((ch = getopt_long(argc, argv, "p:f:F:b:v", longopts,
+	while ((ch = getopt_long(argc, argv, "p:f:F:b:s:v", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'p': port = fc_number(optarg, 0, 65535); break;
@@ -529,6 +535,7 @@ fc_parse_args(struct fc *fc, int argc, char **argv, const char **port_file,
 		case 'b':
 			fc->boot_delay_ms = fc_number(optarg, 0, 3600000);
 			break;
+		case 's': fc->ssh_port = fc_number(optarg, 1, 65535); break;
 		case 'v': (*verbosity)++; break;
 		default: fc_usage();
 		}

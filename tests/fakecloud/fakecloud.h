@@ -93,6 +93,7 @@ struct fc {
 	const char		*fleet;		/* has echo-server */
 	int			 boot_delay_ms;
 	int			 port;
+	int			 ssh_port;	/* --ssh-port; 0: none */
 	struct fc_instances	 instances;
 	struct fc_reqs		 delayed;
 	struct fc_rule		*rules;		/* control rules */
