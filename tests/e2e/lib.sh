@@ -68,6 +68,8 @@ wait_for() {
 }
 
 e2e_cleanup() {
+	# The test's sshd and its sessions (start_sshd) first.
+	stop_sshd
 	# A daemon that `fleet up` started for this state dir goes too.
 	if [ -f "$FLEET_STATE_DIR/daemon.pid" ]; then
 		kill "$(cat "$FLEET_STATE_DIR/daemon.pid" 2>/dev/null)" \
@@ -120,6 +122,309 @@ start_fakecloud() {
 	F=http://127.0.0.1:$P
 	C="curl -sS --max-time 10"
 }
+
+# --- a real OpenSSH server on loopback, for fleet's ssh code --------------
+#
+# start_sshd runs /usr/sbin/sshd on 127.0.0.1 with throwaway keys under
+# $SSHD_DIR ($T/sshd) and exports:
+#   SSHD_PORT         its port, in 61000-64999 (above Linux's ephemeral
+#                     range and every range fleet picks from)
+#   SSHD_USER         the user to log in as: the current user
+#   SSHD_KEY          the client's private key (ed25519, no passphrase)
+#   SSHD_HOSTKEY_PUB  the host's public key file (sshd_new_hostkey
+#                     replaces it) and SSHD_HOSTKEY_FP its SHA256:...
+#   SSHD_KNOWN_HOSTS  a known_hosts file pinning the host key start_sshd
+#                     served; sshd_new_hostkey leaves it stale on purpose
+#   SSHD_BIN          first on the sessions' PATH: fake commands go here
+#                     (the login shell's own rc files may still prepend)
+#   SSHD_PID          the listening sshd
+#   SSHD_LOG          sshd's log, LogLevel VERBOSE
+#   SSHD_CALLS        one line per run of a fake from fake_nvidia_smi*
+# stop_sshd ends the listener and every session under it, as if the host
+# went away; restart_sshd starts it again on the same port with the same
+# host key; sshd_new_hostkey gives it a new host key (restarting it if it
+# runs). Each prints why and returns non-zero when sshd cannot run.
+E2E_SSHD=${E2E_SSHD:-/usr/sbin/sshd}	# absolute: sshd re-executes itself
+SSHD_DIR=$T/sshd
+SSHD_BIN=$SSHD_DIR/bin
+SSHD_KEY=$SSHD_DIR/client_ed25519
+SSHD_HOSTKEY=$SSHD_DIR/host_ed25519
+SSHD_HOSTKEY_PUB=$SSHD_HOSTKEY.pub
+SSHD_KNOWN_HOSTS=$SSHD_DIR/known_hosts
+SSHD_LOG=$SSHD_DIR/sshd.log
+SSHD_CALLS=$SSHD_DIR/calls
+SSHD_PID=""
+SSHD_PORT=""
+# What fleet's GPU sampler runs, after "nvidia-smi".
+NVIDIA_SMI_QUERY='--query-gpu=utilization.gpu,memory.used'
+NVIDIA_SMI_QUERY="$NVIDIA_SMI_QUERY --format=csv,noheader,nounits"
+
+# pid_alive PID: the process runs (a zombie counts as gone).
+pid_alive() {
+	{ read -r _st < "/proc/$1/stat"; } 2>/dev/null || return 1
+	_st=${_st##*") "}
+	case $_st in Z*|X*) return 1 ;; esac
+	return 0
+}
+
+# pid_tree PID: every descendant of PID, parents first.
+pid_tree() {
+	for _c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		echo "$_c"
+		pid_tree "$_c"
+	done
+}
+
+# sshd_keygen FILE COMMENT: a fresh ed25519 key pair without passphrase.
+sshd_keygen() {
+	rm -f "$1" "$1.pub"
+	if ! _o=$(ssh-keygen -q -t ed25519 -N '' -C "$2" -f "$1" \
+	    </dev/null 2>&1); then
+		echo "ssh-keygen -f $1 failed: $_o"
+		return 1
+	fi
+}
+
+sshd_write_config() {
+	cat > "$SSHD_DIR/sshd_config" <<EOF
+# sshd for one fleet e2e script (tests/e2e/lib.sh start_sshd)
+ListenAddress 127.0.0.1
+Port $SSHD_PORT
+HostKey "$SSHD_HOSTKEY"
+AuthorizedKeysFile "$SSHD_DIR/authorized_keys"
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM $SSHD_PAM
+StrictModes no
+PermitRootLogin prohibit-password
+# fleet's tunnels are direct-tcpip channels.
+AllowTcpForwarding yes
+X11Forwarding no
+PrintMotd no
+PrintLastLog no
+PidFile "$SSHD_DIR/sshd.pid"
+SetEnv "PATH=$SSHD_BIN:/usr/local/bin:/usr/bin:/bin"
+LogLevel VERBOSE
+EOF
+}
+
+# sshd_launch: run sshd on $SSHD_PORT; 0 once it listens, 2 when the port
+# is taken, 1 (with the log's tail) for anything else.
+sshd_launch() {
+	sshd_write_config && : >> "$SSHD_LOG" || return 1
+	_n=$(wc -l < "$SSHD_LOG")
+	"$E2E_SSHD" -D -e -E "$SSHD_LOG" -f "$SSHD_DIR/sshd_config" \
+	    </dev/null >>"$SSHD_LOG" 2>&1 &
+	SSHD_PID=$!
+	_i=0
+	while [ $_i -lt 100 ]; do
+		if tail -n +$((_n + 1)) "$SSHD_LOG" | grep -qF \
+		    "Server listening on 127.0.0.1 port $SSHD_PORT."; then
+			export SSHD_PID
+			return 0
+		fi
+		pid_alive "$SSHD_PID" || break
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	kill "$SSHD_PID" 2>/dev/null
+	wait "$SSHD_PID" 2>/dev/null
+	_rc=$?
+	SSHD_PID=""
+	if tail -n +$((_n + 1)) "$SSHD_LOG" |
+	    grep -q 'Address already in use'; then
+		return 2
+	fi
+	echo "$E2E_SSHD on 127.0.0.1:$SSHD_PORT did not start (exit $_rc);" \
+	    "$SSHD_LOG says:"
+	tail -n +$((_n + 1)) "$SSHD_LOG" | tail -n 15 | sed 's/^/    | /'
+	return 1
+}
+
+# The host key's fingerprint, and a known_hosts line pinning it.
+sshd_pin_hostkey() {
+	SSHD_HOSTKEY_FP=$(ssh-keygen -l -E sha256 -f "$SSHD_HOSTKEY_PUB" |
+	    cut -d' ' -f2)
+	printf '[127.0.0.1]:%s %s\n' "$SSHD_PORT" \
+	    "$(cut -d' ' -f1,2 "$SSHD_HOSTKEY_PUB")" > "$SSHD_KNOWN_HOSTS"
+	export SSHD_HOSTKEY_FP
+}
+
+# start_sshd: see above. Keys made by an earlier start_sshd are kept.
+start_sshd() {
+	if [ -n "$SSHD_PID" ] && pid_alive "$SSHD_PID"; then
+		echo "start_sshd: sshd already runs (pid $SSHD_PID)"
+		return 1
+	fi
+	case $E2E_SSHD in
+	/*) ;;
+	*) echo "start_sshd: E2E_SSHD=$E2E_SSHD is not an absolute path"
+	   return 1 ;;
+	esac
+	if [ ! -x "$E2E_SSHD" ]; then
+		echo "start_sshd: no $E2E_SSHD; install openssh-server" \
+		    "(make deps, as root)"
+		return 1
+	fi
+	if ! command -v ssh-keygen >/dev/null 2>&1; then
+		echo "start_sshd: no ssh-keygen; install openssh-client" \
+		    "(make deps, as root)"
+		return 1
+	fi
+	SSHD_PID=""
+	SSHD_USER=$(id -un)
+	mkdir -p "$SSHD_BIN" || return 1
+	# sshd as root needs its privilege separation dir, which only the
+	# system service creates (and deps.sh keeps that from starting).
+	if [ "$(id -u)" -eq 0 ] && [ ! -d /run/sshd ] &&
+	    ! mkdir -m 0755 /run/sshd && [ ! -d /run/sshd ]; then
+		echo "start_sshd: cannot create /run/sshd"
+		return 1
+	fi
+	[ -f "$SSHD_HOSTKEY" ] || sshd_keygen "$SSHD_HOSTKEY" fleet-e2e-host ||
+	    return 1
+	[ -f "$SSHD_KEY" ] || sshd_keygen "$SSHD_KEY" fleet-e2e-client ||
+	    return 1
+	cp "$SSHD_KEY.pub" "$SSHD_DIR/authorized_keys" || return 1
+	# Without PAM, sshd refuses a user whose password is locked ("!" in
+	# shadow) even with a key, and a fresh VM's root may be so; PAM's
+	# account check lets key logins in, so it is on only then.
+	SSHD_PAM=no
+	case $(getent shadow "$SSHD_USER" 2>/dev/null | cut -d: -f2) in
+	'!'*) SSHD_PAM=yes
+	      echo "start_sshd: $SSHD_USER's password is locked: UsePAM yes" ;;
+	esac
+	# Another script's sshd may hold a port: then try another.
+	_try=0
+	_base=$(( ($$ * 7) % 4000 ))
+	while [ $_try -lt 20 ]; do
+		SSHD_PORT=$((61000 + (_base + _try * 997) % 4000))
+		_try=$((_try + 1))
+		if command -v ss >/dev/null 2>&1 &&
+		    [ -n "$(ss -Hltn "sport = :$SSHD_PORT" 2>/dev/null)" ]; then
+			continue
+		fi
+		sshd_launch
+		case $? in
+		0) break ;;
+		2) continue ;;
+		*) return 1 ;;
+		esac
+	done
+	if [ -z "$SSHD_PID" ]; then
+		echo "start_sshd: no free port in 61000-64999 after 20 tries"
+		return 1
+	fi
+	sshd_pin_hostkey
+	export SSHD_PORT SSHD_USER SSHD_KEY SSHD_HOSTKEY_PUB SSHD_KNOWN_HOSTS \
+	    SSHD_BIN SSHD_PID SSHD_LOG SSHD_CALLS
+}
+
+# stop_sshd: end the listener and every session under it; 0 if none ran.
+stop_sshd() {
+	[ -n "$SSHD_PID" ] || return 0
+	_pids="$SSHD_PID $(pid_tree "$SSHD_PID")"
+	# shellcheck disable=SC2086
+	kill $_pids 2>/dev/null
+	_i=0
+	while [ $_i -lt 50 ]; do
+		_left=""
+		for _p in $_pids; do
+			pid_alive "$_p" && _left="$_left $_p"
+		done
+		[ -z "$_left" ] && break
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	# shellcheck disable=SC2086
+	[ -n "$_left" ] && kill -9 $_left 2>/dev/null
+	wait "$SSHD_PID" 2>/dev/null
+	SSHD_PID=""
+	return 0
+}
+
+# restart_sshd: stop_sshd, then sshd again on the same port, same keys.
+restart_sshd() {
+	if [ -z "$SSHD_PORT" ] || [ ! -f "$SSHD_HOSTKEY" ]; then
+		echo "restart_sshd: nothing to restart; start_sshd first"
+		return 1
+	fi
+	stop_sshd
+	sshd_launch
+	case $? in
+	0) return 0 ;;
+	2) echo "restart_sshd: port $SSHD_PORT was taken while sshd was down"
+	   return 1 ;;
+	*) return 1 ;;
+	esac
+}
+
+# sshd_new_hostkey: a new host key, served at once if sshd runs. Clients
+# that pinned the old one (SSHD_KNOWN_HOSTS) must now refuse the host.
+sshd_new_hostkey() {
+	if [ ! -f "$SSHD_HOSTKEY" ]; then
+		echo "sshd_new_hostkey: start_sshd first"
+		return 1
+	fi
+	sshd_keygen "$SSHD_HOSTKEY" fleet-e2e-host-new || return 1
+	SSHD_HOSTKEY_FP=$(ssh-keygen -l -E sha256 -f "$SSHD_HOSTKEY_PUB" |
+	    cut -d' ' -f2)
+	[ -z "$SSHD_PID" ] || restart_sshd
+}
+
+# Write $SSHD_BIN/nvidia-smi from a body on stdin, in one rename, so a
+# sampler running it meanwhile sees the old script or the new one.
+fake_nvidia_smi_write() {
+	mkdir -p "$SSHD_BIN" || return 1
+	{
+		echo '#!/bin/sh'
+		echo '# written by fake_nvidia_smi (tests/e2e/lib.sh)'
+		echo "echo \"nvidia-smi \$*\" >> '$SSHD_CALLS'"
+		cat
+	} > "$SSHD_BIN/.nvidia-smi.new" &&
+	    chmod 755 "$SSHD_BIN/.nvidia-smi.new" &&
+	    mv -f "$SSHD_BIN/.nvidia-smi.new" "$SSHD_BIN/nvidia-smi"
+}
+
+# fake_nvidia_smi BUSY_PERCENT MEM_MB [GPUS]: an nvidia-smi that answers
+# fleet's query ($NVIDIA_SMI_QUERY) with "BUSY_PERCENT, MEM_MB" for each of
+# GPUS GPUs (default 1) and exits 0; other arguments exit 2. Call again
+# to change the figures while sshd runs.
+fake_nvidia_smi() {
+	for _a in "$1" "$2" "${3:-1}"; do
+		case $_a in
+		''|*[!0-9]*)
+			echo "usage: fake_nvidia_smi BUSY_PERCENT MEM_MB [GPUS]"
+			return 2 ;;
+		esac
+	done
+	fake_nvidia_smi_write <<EOF
+if [ "\$*" != "$NVIDIA_SMI_QUERY" ]; then
+	echo "fake nvidia-smi: only answers $NVIDIA_SMI_QUERY" >&2
+	exit 2
+fi
+i=0
+while [ \$i -lt ${3:-1} ]; do
+	echo '$1, $2'
+	i=\$((i + 1))
+done
+EOF
+}
+
+# fake_nvidia_smi_fail: an nvidia-smi that fails as it does on a machine
+# whose driver is gone: a message on stderr, exit 9.
+fake_nvidia_smi_fail() {
+	fake_nvidia_smi_write <<'EOF'
+m="NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA"
+m="$m driver. Make sure that the latest NVIDIA driver is installed and"
+echo "$m running." >&2
+exit 9
+EOF
+}
+
+# fake_nvidia_smi_remove: no nvidia-smi at all (the shell answers 127).
+fake_nvidia_smi_remove() { rm -f "$SSHD_BIN/nvidia-smi"; }
 
 e2e_done() {
 	echo "$E2E_PASSED passed, $E2E_FAILED failed"
