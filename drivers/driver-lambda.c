@@ -29,6 +29,7 @@
 #define LAMBDA_NAME_MAX		64	/* longer names are refused */
 #define LAMBDA_GET_RETRIES	2
 #define LAMBDA_SSH_PORT		22
+#define LAMBDA_CONTAINER	"fleet-app"	/* the workload, for fleet logs */
 
 /* A parsed 2xx answer: the whole response and its "data" member. */
 struct lambda_reply {
@@ -608,6 +609,7 @@ lambda_user_data(const struct fleet_template *t)
 	lambda_arg(argv, "run");
 	lambda_arg(argv, "-d");
 	lambda_arg(argv, "--restart=unless-stopped");
+	lambda_arg(argv, "--name=" LAMBDA_CONTAINER);
 	if (t->gpu.count != 0)
 		lambda_arg(argv, "--gpus=all");
 	for (i = 0; i < t->nports; i++) {
@@ -883,6 +885,8 @@ const struct fleet_driver driver_lambda = {
 	.key_env = "LAMBDA_API_KEY",
 	.url_env = "FLEET_LAMBDA_URL",
 	.default_url = LAMBDA_URL,
+	.ssh_user = "ubuntu",
+	.container = LAMBDA_CONTAINER,
 	.offers = lambda_offers,
 	.create = lambda_create,
 	.get = lambda_get,

@@ -341,6 +341,7 @@ runpod_endpoint_add(struct drv_instance *in, int port, const char *scheme,
 	in->endpoints = xreallocarray(in->endpoints, in->nendpoints + 1,
 	    sizeof *in->endpoints);
 	e = &in->endpoints[in->nendpoints++];
+	memset(e, 0, sizeof *e);
 	e->port = port;
 	e->scheme = xstrdup(scheme);
 	e->host = xstrdup(host);
@@ -1076,6 +1077,7 @@ const struct fleet_driver driver_runpod = {
 	.key_env = "RUNPOD_API_KEY",
 	.url_env = "FLEET_RUNPOD_URL",
 	.default_url = RUNPOD_URL,
+	.ssh_user = "root",
 	.offers = driver_runpod_offers,
 	.create = driver_runpod_create,
 	.get = driver_runpod_get,

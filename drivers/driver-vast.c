@@ -720,6 +720,8 @@ vast_endpoints(const cJSON *o, struct drv_instance *out)
 			continue;
 		out->endpoints = xreallocarray(out->endpoints,
 		    out->nendpoints + 1, sizeof *out->endpoints);
+		memset(&out->endpoints[out->nendpoints], 0,
+		    sizeof *out->endpoints);
 		out->endpoints[out->nendpoints].port = (int)port;
 		out->endpoints[out->nendpoints].scheme = xstrdup(proto != NULL ?
 		    proto : "http");
@@ -1507,6 +1509,7 @@ const struct fleet_driver driver_vast = {
 	.key_env = "VAST_API_KEY",
 	.url_env = "FLEET_VAST_URL",
 	.default_url = VAST_DEFAULT_URL,
+	.ssh_user = "root",
 	.offers = vast_offers,
 	.create = vast_create,
 	.get = vast_get,

@@ -231,13 +231,27 @@ drv_instance_upstream(const struct drv_instance *in,
 {
 	const struct tmpl_port	*sp = template_stable_port(t);
 	const struct drv_endpoint *e;
-	int			 i;
+	int			 i, port;
 
 	for (i = 0; i < in->nendpoints; i++) {
 		e = &in->endpoints[i];
 		/* Port 0: the driver serves one port, whatever its number. */
 		if (sp != NULL && e->port > 0 && e->port != sp->number)
 			continue;
+		if ((t->tunnel || e->tunnel) && e->port != 0) {
+			/*
+			 * Through the instance's sshd to the service's own
+			 * port there; none until the instance reports ssh.
+			 */
+			if (in->ssh_host == NULL || in->ssh_port <= 0)
+				return (NULL);
+			port = e->port > 0 ? e->port : sp != NULL ?
+			    sp->number : 0;
+			if (port <= 0)
+				return (NULL);
+			return (xprintf("%s+ssh://127.0.0.1:%d", e->scheme,
+			    port));
+		}
 		if (e->port == -1 && sp != NULL)
 			return (xprintf("%s://%s:%d", e->scheme, e->host,
 			    sp->number));

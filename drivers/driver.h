@@ -45,6 +45,7 @@ struct drv_endpoint {
 	char		*scheme;	/* "http", "https" or "tcp" */
 	char		*host;
 	int		 public_port;	/* where it is reachable */
+	int		 tunnel;	/* only over ssh (closed firewall) */
 };
 
 struct drv_instance {
@@ -105,6 +106,9 @@ struct fleet_driver {
 	const char	*key_env;	/* default api-key env var */
 	const char	*url_env;	/* env var overriding base_url */
 	const char	*default_url;
+	const char	*ssh_user;	/* who fleet logs in as, NULL = no ssh */
+	const char	*container;	/* docker name of the workload on the
+					   host ssh reaches, NULL = none */
 
 	int	(*offers)(const struct drv_ctx *, const struct fleet_template *,
 		    struct drv_offer **, size_t *, struct drv_error *);

@@ -51,7 +51,7 @@ start_wait(struct cmd_ctx *ctx, const struct fleet_template *t,
 			free(why);
 			why = NULL;
 			if (in->state == INST_RUNNING && in->upstream != NULL &&
-			    health_probe(t, in->upstream, &why) == 0)
+			    deploy_probe(ctx, t, in, &why) == 0)
 				return (0);
 		} else if (err.kind != DRV_ERR_TRANSIENT &&
 		    err.kind != DRV_ERR_RATE_LIMITED) {
@@ -86,7 +86,7 @@ start_run(struct cmd_ctx *ctx, const struct st_deployment *dep,
 	    deploy_resolve_id(ctx, &in, &cause) != 1)
 		goto out;
 	if (in.state == INST_RUNNING && in.upstream != NULL &&
-	    health_probe(t, in.upstream, &cause) == 0) {
+	    deploy_probe(ctx, t, &in, &cause) == 0) {
 		printf("%s is already running\n", dep->name);
 		rc = FLEET_EXIT_OK;
 		goto out;

@@ -315,7 +315,7 @@ up_wait(struct cmd_ctx *ctx, const struct fleet_template *t,
 				port_seen = 1;
 				free(why);
 				why = NULL;
-				if (health_probe(t, in->upstream, &why) == 0)
+				if (deploy_probe(ctx, t, in, &why) == 0)
 					return (0);
 			}
 		}
@@ -359,7 +359,7 @@ up_existing(struct cmd_ctx *ctx, const struct fleet_template *t,
 		return (0);
 	*done = 1;
 	if (in.state == INST_RUNNING && in.upstream != NULL &&
-	    health_probe(t, in.upstream, &cause) == 0) {
+	    deploy_probe(ctx, t, &in, &cause) == 0) {
 		url = deploy_stable_url(ctx, dep);
 		printf("%s is already up on %s: %s\n", dep->name, in.provider,
 		    url);

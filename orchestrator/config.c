@@ -56,6 +56,8 @@ static const struct yfield provider_fields[] = {
 	  .help = "vast: lowest host reliability offered, 0..1; 0 = 0.95" },
 	{ .key = "verified", .type = YF_BOOL, .off = PROV(verified),
 	  .def = "true", .help = "vast: only verified hosts" },
+	{ .key = "ssh_user", .type = YF_STRING, .off = PROV(ssh_user),
+	  .help = "user fleet logs in as over ssh; unset = the provider's" },
 	{ .key = "prices", .type = YF_STRING, .off = PROV(prices),
 	  .help = "paperspace: \"TYPE=USD,...\" correcting fleet's table" },
 	{ .key = NULL }
@@ -128,6 +130,23 @@ static const struct yfield daemon_fields[] = {
 	{ .key = NULL }
 };
 
+static const struct yfield ssh_fields[] = {
+	{ .key = "key", .type = YF_STRING, .off = CONF(ssh.key),
+	  .help = "private key file (~ expands); unset = ssh-agent" },
+	{ .key = "known_hosts", .type = YF_STRING, .off = CONF(ssh.known_hosts),
+	  .help = "host keys seen; unset = known_hosts in the state dir" },
+	{ .key = "connect_timeout", .type = YF_DURATION,
+	  .off = CONF(ssh.connect_timeout), .def = "10s", .min = 1,
+	  .max = 600, .help = "limit for connect, handshake and login" },
+	{ .key = "keepalive", .type = YF_DURATION, .off = CONF(ssh.keepalive),
+	  .def = "15s", .min = 1, .max = 3600,
+	  .help = "keepalive interval of the daemon's sessions" },
+	{ .key = "gpu_sample_interval", .type = YF_DURATION,
+	  .off = CONF(ssh.gpu_sample_interval), .def = "30s", .min = 0,
+	  .help = "how often nvidia-smi runs on each instance, 0 = never" },
+	{ .key = NULL }
+};
+
 static int config_parse_providers(const struct yfield *,
     const struct ynode *, const char *, void *, char **);
 
@@ -143,6 +162,8 @@ static const struct yfield config_fields[] = {
 	  .help = "the daemon's stable endpoints" },
 	{ .key = "daemon", .type = YF_SECTION, .sub = daemon_fields,
 	  .help = "the watchdog and the reconciler" },
+	{ .key = "ssh", .type = YF_SECTION, .sub = ssh_fields,
+	  .help = "sessions to instances: health, GPU samples, tunnels" },
 	{ .key = "state", .type = YF_STRING, .off = CONF(state),
 	  .help = "state directory; unset = $XDG_STATE_HOME/fleet" },
 	{ .key = "template_dirs", .type = YF_STRLIST,

@@ -24,6 +24,7 @@ struct provider_conf {
 	double		 min_reliability;	/* vast: host floor, 0 = default */
 	int		 verified;	/* vast: verified hosts only */
 	char		*prices;	/* paperspace: "TYPE=USD,..." */
+	char		*ssh_user;	/* NULL = the driver's default */
 	int		 line;		/* where it was declared, 0 = default */
 };
 
@@ -60,6 +61,14 @@ struct fleet_config {
 		int64_t		 reconcile_interval;	/* seconds, def 60 */
 		int		 reap;		/* 0 report, 1 auto */
 	} daemon;
+
+	struct {
+		char		*key;		/* private key; NULL = agent */
+		char		*known_hosts;	/* NULL = STATE/known_hosts */
+		int64_t		 connect_timeout;	/* seconds, def 10 */
+		int64_t		 keepalive;	/* seconds, default 15 */
+		int64_t		 gpu_sample_interval;	/* def 30, 0 off */
+	} ssh;
 
 	char		*state;		/* dir, or NULL = default */
 	char	       **template_dirs;	/* extra dirs searched first */
@@ -121,6 +130,8 @@ struct fleet_template {
 	int		 wake_on_request;
 	int		 spot;		/* interruptible capacity */
 	int		 stable_port;	/* 0 = allocate */
+	int		 tunnel;	/* reach the service over ssh */
+	char		*log_file;	/* workload log on the instance */
 
 	struct {
 		char		*command;	/* {port} is substituted */

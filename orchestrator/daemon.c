@@ -88,6 +88,7 @@ daemon_route_template(struct daemon *d, const char *tmpl,
 	r->tcp = sp != NULL && sp->proto == PORT_TCP;
 	r->wake = t->wake_on_request;
 	r->idle_gpu_percent = t->idle_gpu_percent;
+	r->gpu_count = t->gpu.count;
 	template_free(t);
 }
 
@@ -109,6 +110,7 @@ daemon_load_routes(struct daemon *d, struct daemon_route **out, size_t *n)
 		return (-1);
 	}
 	*out = xcalloc(nd > 0 ? nd : 1, sizeof **out);
+	daemon_ssh_mark(d);
 	/*
 	 * Every deployment keeps its stable port: one that is down answers
 	 * 503 with its state instead of refusing the connection, so an app
@@ -122,13 +124,19 @@ daemon_load_routes(struct daemon *d, struct daemon_route **out, size_t *n)
 		r->port = deps[i].stable_port;
 		r->rstate = daemon_route_state(&in, has);
 		r->state = xstrdup(has ? inst_state_name(in.state) : "down");
-		r->upstream = has && in.upstream != NULL ?
-		    xstrdup(in.upstream) : NULL;
 		r->price = has ? in.price_per_hour : 0;
 		daemon_route_template(d, deps[i].template_name, r);
+		/* Tunnelled upstreams become the session's local end. */
+		r->upstream = has ? daemon_ssh_route(d, r->name, &in,
+		    r->idle_gpu_percent > 0 && r->gpu_count > 0 &&
+		    d->ctx->conf->ssh.gpu_sample_interval > 0) : NULL;
+		if (has && in.upstream != NULL && r->upstream == NULL &&
+		    r->rstate == ROUTE_READY)
+			r->rstate = ROUTE_HOLD;	/* tunnel not there yet */
 		st_instance_clear(&in);
 	}
 	st_deployment_list_free(deps, nd);
+	daemon_ssh_sweep(d);
 	return (0);
 }
 
@@ -263,6 +271,7 @@ daemon_status(struct daemon *d, cJSON *r)
 		    (double)ps.upstream_errors);
 		cJSON_AddItemToArray(arr, o);
 	}
+	daemon_ssh_status(d, cJSON_AddArrayToObject(r, "ssh"));
 }
 
 static void	daemon_begin_drain(struct daemon *, const char *);
@@ -292,6 +301,25 @@ daemon_keys(struct daemon *d, const cJSON *req)
 	return (n);
 }
 
+/* "forward" {instance}: the local end of the instance's tunnel. */
+static cJSON *
+daemon_forward(struct daemon *d, const cJSON *req, cJSON *r)
+{
+	const cJSON	*id = cJSON_GetObjectItemCaseSensitive(req, "instance");
+	char		*cause = NULL;
+
+	if (!cJSON_IsNumber(id)) {
+		cJSON_Delete(r);
+		return (daemon_reply(0, "forward needs \"instance\""));
+	}
+	if (daemon_ssh_forward(d, (int64_t)id->valuedouble, r, &cause) != 0) {
+		cJSON_Delete(r);
+		r = daemon_reply(0, cause);
+		free(cause);
+	}
+	return (r);
+}
+
 static cJSON *
 daemon_dispatch(struct daemon *d, const cJSON *req)
 {
@@ -318,6 +346,8 @@ daemon_dispatch(struct daemon *d, const cJSON *req)
 		daemon_begin_drain(d, "stop requested");
 	else if (strcmp(cmd->valuestring, "keys") == 0)
 		cJSON_AddNumberToObject(r, "accepted", daemon_keys(d, req));
+	else if (strcmp(cmd->valuestring, "forward") == 0)
+		r = daemon_forward(d, req, r);
 	else {
 		cJSON_Delete(r);
 		r = daemon_reply(0, "unknown command");
@@ -663,6 +693,7 @@ daemon_free(struct daemon *d)
 	if (d->proxy != NULL)
 		proxy_free(d->proxy);
 	daemon_routes_free(d->routes, d->nroutes);
+	daemon_ssh_free(d);
 	job_free_all(d);
 	watchdog_free(d);
 	if (d->base != NULL)
@@ -796,6 +827,7 @@ daemon_run(struct cmd_ctx *ctx, int detach, const char *logfile)
 	    daemon_listen_control(&d, &cause) != 0)
 		goto out;
 	daemon_events(&d);
+	daemon_ssh_start(&d);
 	daemon_refresh(&d);
 	/* Catch up at once: what became idle while no daemon ran dies now. */
 	watchdog_sweep(&d);

@@ -23,6 +23,7 @@ struct daemon_route {
 	int		 tcp;
 	int		 wake;
 	int		 idle_gpu_percent;	/* from the template */
+	int		 gpu_count;
 	double		 price;
 };
 
@@ -68,6 +69,8 @@ struct daemon {
 	size_t			 nroutes;
 	struct job		*jobs;
 	struct watch		*watches;
+	struct dssh		*ssh;		/* sessions to instances */
+	struct event		*ev_ssh;
 };
 
 /* daemon.c */
@@ -80,6 +83,19 @@ int	 job_run(struct daemon *, const char *deployment, const char *what,
 int	 job_running(struct daemon *, const char *deployment);
 void	 job_reap(struct daemon *);
 void	 job_free_all(struct daemon *);
+
+/* daemon-ssh.c: sessions for tunnels and GPU samples. */
+struct cJSON;
+struct st_instance;
+void	 daemon_ssh_start(struct daemon *);
+void	 daemon_ssh_free(struct daemon *);
+void	 daemon_ssh_mark(struct daemon *);
+void	 daemon_ssh_sweep(struct daemon *);
+char	*daemon_ssh_route(struct daemon *, const char *name,
+	    const struct st_instance *, int sample);
+int	 daemon_ssh_forward(struct daemon *, int64_t instance_id,
+	    struct cJSON *reply, char **cause);
+void	 daemon_ssh_status(struct daemon *, struct cJSON *arr);
 
 /* watchdog.c: idle kill, lifetime, budget breaker. */
 void	 watchdog_sweep(struct daemon *);

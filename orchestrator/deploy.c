@@ -3,9 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "fleet.h"
 #include "config.h"
+#include "control.h"
 #include "driver.h"
+#include "ssh.h"
 #include "state.h"
 
 /* Find a provider's driver and build its context (key, base URL). */
@@ -172,4 +176,80 @@ deploy_record(struct cmd_ctx *ctx, const struct fleet_template *t,
 		in->state = di->state;
 	}
 	return (0);
+}
+
+/* The daemon's local end of a tunnelled upstream: scheme://127.0.0.1:N. */
+static char *
+deploy_tunnel_url(struct cmd_ctx *ctx, const struct st_instance *in,
+    char **cause)
+{
+	cJSON		*req, *reply = NULL;
+	const cJSON	*ok, *url, *err;
+	char		*out = NULL;
+
+	if (control_ensure_daemon(ctx, cause) != 0)
+		return (NULL);
+	req = cJSON_CreateObject();
+	cJSON_AddNumberToObject(req, "v", CONTROL_VERSION);
+	cJSON_AddStringToObject(req, "cmd", "forward");
+	cJSON_AddNumberToObject(req, "instance", (double)in->id);
+	if (control_request(ctx->state_dir, req, &reply, 5000, cause) == 0) {
+		ok = cJSON_GetObjectItemCaseSensitive(reply, "ok");
+		url = cJSON_GetObjectItemCaseSensitive(reply, "url");
+		err = cJSON_GetObjectItemCaseSensitive(reply, "error");
+		if (cJSON_IsTrue(ok) && cJSON_IsString(url))
+			out = xstrdup(url->valuestring);
+		else
+			*cause = xprintf("ssh tunnel: %s", cJSON_IsString(err) ?
+			    err->valuestring : "the daemon gave no port");
+	}
+	cJSON_Delete(req);
+	cJSON_Delete(reply);
+	return (out);
+}
+
+/*
+ * One readiness probe of an instance: over ssh for an ssh check, else
+ * against its upstream (through the daemon's tunnel when it is one).
+ */
+int
+deploy_probe(struct cmd_ctx *ctx, const struct fleet_template *t,
+    const struct st_instance *in, char **cause)
+{
+	struct ssh_sess	*ss;
+	char		*scheme, *host, *url, *out = NULL;
+	int		 port, rc, status = -1;
+
+	if (t->health.kind == HEALTH_SSH) {
+		if ((ss = ssh_open_instance(ctx->conf, ctx->state_dir, in,
+		    cause)) == NULL)
+			return (-1);
+		rc = ssh_run(ss, t->health.command, t->health.timeout * 1000,
+		    &out, 256, &status, cause);
+		ssh_close(ss);
+		if (rc == 0 && status != 0)
+			*cause = xprintf("ssh check `%s` exited %d%s%.80s",
+			    t->health.command, status, *out != '\0' ?
+			    ": " : "", out);
+		free(out);
+		return (rc == 0 && status == 0 ? 0 : -1);
+	}
+	if (in->upstream == NULL) {
+		*cause = xstrdup("no upstream yet");
+		return (-1);
+	}
+	if ((rc = ssh_tunnel_parse(in->upstream, &scheme, &host, &port)) ==
+	    0)
+		return (health_probe(t, in->upstream, cause));
+	if (rc == -1) {
+		*cause = xprintf("bad upstream %s", in->upstream);
+		return (-1);
+	}
+	free(scheme);
+	free(host);
+	if ((url = deploy_tunnel_url(ctx, in, cause)) == NULL)
+		return (-1);
+	rc = health_probe(t, url, cause);
+	free(url);
+	return (rc);
 }

@@ -21,6 +21,8 @@ const struct cmd_entry *cmd_table[] = {
 	&cmd_keep_entry,
 	&cmd_stop_entry,
 	&cmd_start_entry,
+	&cmd_ssh_entry,
+	&cmd_logs_entry,
 	&cmd_templates_entry,
 	&cmd_daemon_entry,
 	&cmd_doctor_entry,

@@ -90,6 +90,8 @@ char	*deploy_stable_url(struct cmd_ctx *, const struct st_deployment *);
 struct drv_instance;
 int	 deploy_record(struct cmd_ctx *, const struct fleet_template *,
 	    struct st_instance *, const struct drv_instance *, char **cause);
+int	 deploy_probe(struct cmd_ctx *, const struct fleet_template *,
+	    const struct st_instance *, char **cause);
 int64_t	 deploy_kill_in(const struct st_deployment *,
 	    const struct st_instance *, int64_t now, const char **why);
 
@@ -128,6 +130,10 @@ struct st_deployment;
 int	 cmd_deployment(struct cmd_ctx *, const struct cmd_entry *,
 	    const char *, struct st_deployment *);
 void	 cmd_ctx_free(struct cmd_ctx *);
+struct ssh_sess;
+struct st_instance;
+struct ssh_sess *cmd_ssh_open(struct cmd_ctx *, const struct cmd_entry *,
+	    const struct st_deployment *, struct st_instance *);
 
 extern const struct cmd_entry cmd_up_entry;
 extern const struct cmd_entry cmd_down_entry;
@@ -147,5 +153,7 @@ extern const struct cmd_entry cmd_reap_entry;
 extern const struct cmd_entry cmd_keep_entry;
 extern const struct cmd_entry cmd_stop_entry;
 extern const struct cmd_entry cmd_start_entry;
+extern const struct cmd_entry cmd_ssh_entry;
+extern const struct cmd_entry cmd_logs_entry;
 
 #endif

@@ -126,6 +126,12 @@ static const struct yfield template_fields[] = {
 	{ .key = "stable_port", .type = YF_INT, .off = TMPL(stable_port),
 	  .min = 0, .max = 65535, .def = "0",
 	  .help = "local port of the stable URL; 0 = allocate one" },
+	{ .key = "tunnel", .type = YF_BOOL, .off = TMPL(tunnel),
+	  .def = "false",
+	  .help = "reach the service through an ssh tunnel, not directly" },
+	{ .key = "log_file", .type = YF_STRING, .off = TMPL(log_file),
+	  .check = ycheck_path,
+	  .help = "the workload's log file on the instance, for fleet logs" },
 	{ .key = "local", .type = YF_SECTION, .sub = local_fields,
 	  .help = "stand-in run by the local provider" },
 	{ .key = NULL }
