@@ -121,6 +121,7 @@ struct fleet_template {
 	int		 wake_on_request;
 	int		 spot;		/* interruptible capacity */
 	int		 stable_port;	/* 0 = allocate */
+	int64_t		 deadman_timeout;	/* seconds, 0 = off */
 
 	struct {
 		char		*command;	/* {port} is substituted */

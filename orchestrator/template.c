@@ -126,6 +126,11 @@ static const struct yfield template_fields[] = {
 	{ .key = "stable_port", .type = YF_INT, .off = TMPL(stable_port),
 	  .min = 0, .max = 65535, .def = "0",
 	  .help = "local port of the stable URL; 0 = allocate one" },
+	{ .key = "deadman_timeout", .type = YF_DURATION,
+	  .off = TMPL(deadman_timeout), .min = 0, .max = 7 * 86400,
+	  .def = "0",
+	  .help = "the instance ends itself after this long without the "
+	  "daemon's heartbeat; 0 = off" },
 	{ .key = "local", .type = YF_SECTION, .sub = local_fields,
 	  .help = "stand-in run by the local provider" },
 	{ .key = NULL }
