@@ -2,8 +2,11 @@
 # test-deadman.sh: the dead-man switch. An instance whose template sets
 # deadman_timeout runs a watcher from its start-up; while the heartbeat
 # file changes it stays, once it stops the instance ends itself: the local
-# provider's process group killed by its own watcher, and providers that
-# cannot do it refused with the reason.
+# provider's process group killed by its own watcher, a RunPod pod
+# terminated (or stopped) through the fake's API with its own pod-scoped
+# key, and providers that cannot do it refused with the reason. The cloud
+# watchers are the very text the driver sent, fetched back from the fake
+# and run here with the environment the provider would give them.
 # usage: sh tests/e2e/test-deadman.sh BUILD_DIR   (from the repository root)
 . "$(dirname "$0")/lib.sh"
 
@@ -126,5 +129,108 @@ check "lambda: nothing was recorded" sh -c "! '$FLEET' ls | grep -q '^dmgpu '"
 check_exit "lambda: offers skips it" 1 \
     env LAMBDA_API_KEY=lk_unused "$FLEET" offers dmgpu --provider lambda
 out_has "lambda: offers says why" "lambda: skipped: no dead-man switch on lambda"
+
+# --- runpod: the pod ends itself with its own key -------------------------
+start_fakecloud --boot-delay-ms 200
+KEY=rp_dm_Kq4xT9wE
+export RUNPOD_API_KEY=$KEY
+export FLEET_RUNPOD_URL=$F/runpod/graphql
+$C -d "{\"api_key\":\"$KEY\"}" "$F/runpod/_fake" >/dev/null
+
+# fake_of DEPLOYMENT FIELD: a string field of its instance at the fake.
+fake_of() {
+	$C "$F/_control/instances" | tr '{' '\n' |
+	    grep "\"label\":\"fleet-$1-" |
+	    sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\\1/p" | tail -n 1
+}
+fake_is() { [ "$(fake_of "$1" state)" = "$2" ]; }
+# The request log, one request a line.
+reqs() {
+	$C "$F/_control/requests?prefix=/runpod/graphql" |
+	    sed 's/{"seq":/\n&/g'
+}
+# watcher_of PROVIDER ID: fetch what the driver put in FLEET_DEADMAN.
+watcher_of() {
+	$C "$F/$1/_fake/input?$2&env=FLEET_DEADMAN" >"$T/watcher.$1"
+}
+
+check_exit "runpod: up with deadman_timeout exits 0" 0 \
+    "$FLEET" up dmgpu --name dmr-$TAG --provider runpod
+id=$(fake_of dmr-$TAG id)
+label=$(fake_of dmr-$TAG label)
+watcher_of runpod "pod=$id"
+check "runpod: the create sent the watcher in FLEET_DEADMAN" \
+    grep -q "^H=$HB$label;" "$T/watcher.runpod"
+check "runpod: it calls the GraphQL URL the driver uses" \
+    grep -qF "U='$F/runpod/graphql';" "$T/watcher.runpod"
+check "runpod: the user's key is not in it" \
+    sh -c "! grep -q '$KEY' '$T/watcher.runpod'"
+$C "$F/runpod/_fake/input?pod=$id&field=dockerArgs" >"$T/dargs"
+check "runpod: dockerArgs starts it, then execs the template's args" \
+    grep -qxF "sh -c 'sh -c \"\$FLEET_DEADMAN\" >/dev/null 2>&1 & exec \"\$@\"' sh /usr/bin/echo-server --port 8080" "$T/dargs"
+
+# The pod's own key reaches that pod only.
+scoped() {	# QUERY PODID: the HTTP status with pod-key-$id
+	$C -o /dev/null -w '%{http_code}' -H "Authorization: Bearer pod-key-$id" \
+	    -H 'Content-Type: application/json' --data-binary \
+	    "{\"query\":\"$1\",\"variables\":{\"podId\":\"$2\"}}" \
+	    "$F/runpod/graphql"
+}
+check "runpod: the fake's pod key may not act on another pod" \
+    [ "$(scoped 'mutation terminatePod($podId: String!) { podTerminate(input: {podId: $podId}) }' nosuchpod00000)" = 403 ]
+check "runpod: nor list the account's pods" \
+    [ "$(scoped 'query myPods { myself { pods { id } } }' "$id")" = 403 ]
+check "runpod: the pod still runs" fake_is dmr-$TAG running
+
+# Run it as RunPod would: the pod's id and its pod-scoped key in env.
+RUNPOD_POD_ID=$id RUNPOD_API_KEY=pod-key-$id \
+    sh -c "$(cat "$T/watcher.runpod")" >/dev/null 2>&1 &
+wpid=$!
+E2E_PIDS="$E2E_PIDS $wpid"
+i=0
+while [ $i -lt 30 ]; do	# 6 s of heartbeats: twice the timeout
+	touch "$HB$label"
+	sleep 0.2
+	i=$((i + 1))
+done
+check "runpod: with heartbeats the pod stays" fake_is dmr-$TAG running
+check "runpod: and the watcher keeps watching" alive "$wpid"
+check "runpod: heartbeats stop -> the pod is terminated" wait_for 20 \
+    fake_is dmr-$TAG terminated
+# Requests whose query is podTerminate (the create's body holds the
+# watcher, which names it too).
+terms() { reqs | grep -F '"body":"{\"query\":\"mutation terminatePod'; }
+by_pod_key() {
+	terms | grep '"status":200,' |
+	    grep -q "\"authorization\":\"Bearer pod-key-$id\""
+}
+not_by_user() { [ -n "$(terms)" ] && ! terms | grep -q "Bearer $KEY"; }
+check "runpod: the terminate came with the pod's own key" by_pod_key
+check "runpod: not with the user's" not_by_user
+check "runpod: the watcher is done" wait_for 10 dead "$wpid"
+check "runpod: its log says what it did" \
+    grep -q "podTerminate $id: HTTP 200" "$DMLOG$label.log"
+check "runpod: no key in its log" \
+    sh -c "! grep -qE 'pod-key-|$KEY' '$DMLOG$label.log'"
+check_exit "runpod: down afterwards exits 0" 0 "$FLEET" down dmr-$TAG
+
+# A pod key that may not terminate: the watcher stops the pod instead.
+# No heartbeat at all this time: one that never comes counts as stopped.
+$C -d '{"pod_key_terminate":false}' "$F/runpod/_fake" >/dev/null
+check_exit "runpod: a second up exits 0" 0 \
+    "$FLEET" up dmgpu --name dms-$TAG --provider runpod
+id=$(fake_of dms-$TAG id)
+label=$(fake_of dms-$TAG label)
+watcher_of runpod "pod=$id"
+RUNPOD_POD_ID=$id RUNPOD_API_KEY=pod-key-$id \
+    sh -c "$(cat "$T/watcher.runpod")" >/dev/null 2>&1 &
+E2E_PIDS="$E2E_PIDS $!"
+check "runpod: terminate refused -> the pod is stopped" wait_for 20 \
+    fake_is dms-$TAG stopped
+check "runpod: the log says why" \
+    grep -q "podTerminate failed: stopping the pod instead" "$DMLOG$label.log"
+check_exit "runpod: down afterwards exits 0" 0 "$FLEET" down dms-$TAG
+check "runpod: nothing left running at the fake" \
+    sh -c "! $C '$F/_control/instances' | grep -q '\"state\":\"running\"'"
 
 e2e_done
