@@ -4,7 +4,8 @@
 # file changes it stays, once it stops the instance ends itself: the local
 # provider's process group killed by its own watcher, a RunPod pod
 # terminated (or stopped) through the fake's API with its own pod-scoped
-# key, and providers that cannot do it refused with the reason. The cloud
+# key, a Vast instance destroyed (or stopped) with its own container key,
+# and providers that cannot do it refused with the reason. The cloud
 # watchers are the very text the driver sent, fetched back from the fake
 # and run here with the environment the provider would give them.
 # usage: sh tests/e2e/test-deadman.sh BUILD_DIR   (from the repository root)
@@ -146,7 +147,7 @@ fake_of() {
 fake_is() { [ "$(fake_of "$1" state)" = "$2" ]; }
 # The request log, one request a line.
 reqs() {
-	$C "$F/_control/requests?prefix=/runpod/graphql" |
+	$C "$F/_control/requests?prefix=${1:-/runpod/graphql}" |
 	    sed 's/{"seq":/\n&/g'
 }
 # watcher_of PROVIDER ID: fetch what the driver put in FLEET_DEADMAN.
@@ -232,5 +233,74 @@ check "runpod: the log says why" \
 check_exit "runpod: down afterwards exits 0" 0 "$FLEET" down dms-$TAG
 check "runpod: nothing left running at the fake" \
     sh -c "! $C '$F/_control/instances' | grep -q '\"state\":\"running\"'"
+
+# --- vast: the instance destroys itself with its own key ------------------
+VKEY=vk_dm_7Yh2QpR4
+export VAST_API_KEY=$VKEY
+export FLEET_VAST_URL=$F/vast
+$C -d "{\"api_key\":\"$VKEY\"}" "$F/vast/_fake/config" >/dev/null
+check_exit "vast: up with deadman_timeout exits 0" 0 \
+    "$FLEET" up dmgpu --name dmv-$TAG --provider vast
+id=$(fake_of dmv-$TAG id)
+label=$(fake_of dmv-$TAG label)
+watcher_of vast "id=$id"
+check "vast: the create sent the watcher in FLEET_DEADMAN" \
+    grep -q "^H=$HB$label;" "$T/watcher.vast"
+check "vast: it calls the base URL the driver uses" \
+    grep -qF "U='$F/vast';" "$T/watcher.vast"
+check "vast: the user's key is not in it" \
+    sh -c "! grep -q '$VKEY' '$T/watcher.vast'"
+check "vast: rented with runtype ssh (onstart runs, SSH gets in)" \
+    [ "$($C "$F/vast/_fake/input?id=$id&field=runtype")" = "ssh_direc ssh_proxy" ]
+$C "$F/vast/_fake/input?id=$id&field=onstart" >"$T/onstart"
+check "vast: onstart starts it, then the template's args" \
+    grep -qxF "nohup sh -c \"\$FLEET_DEADMAN\" >/dev/null 2>&1 & nohup '/usr/bin/echo-server' '--port' '8080' >/var/log/fleet-app.log 2>&1 &" "$T/onstart"
+
+# Run it as Vast would: the instance id and its own key in env.
+CONTAINER_ID=$id CONTAINER_API_KEY=container-key-$id \
+    sh -c "$(cat "$T/watcher.vast")" >/dev/null 2>&1 &
+wpid=$!
+E2E_PIDS="$E2E_PIDS $wpid"
+i=0
+while [ $i -lt 30 ]; do
+	touch "$HB$label"
+	sleep 0.2
+	i=$((i + 1))
+done
+check "vast: with heartbeats the instance stays" fake_is dmv-$TAG running
+check "vast: heartbeats stop -> the instance is destroyed" wait_for 20 \
+    fake_is dmv-$TAG terminated
+own_delete() {
+	reqs /vast/api/v0/instances/$id/ | grep '"method":"DELETE"' |
+	    grep '"status":200,' |
+	    grep -q "\"authorization\":\"Bearer container-key-$id\""
+}
+check "vast: the DELETE came with the instance's own key" own_delete
+check "vast: and nothing bills any more" sh -c \
+    "$C '$F/vast/_fake/billing' | tr '{' '\n' | grep '\"label\":\"$label\"' | grep -q '\"billing\":false'"
+check "vast: the watcher is done" wait_for 10 dead "$wpid"
+check "vast: its log says what it did" \
+    grep -q "destroy $id: HTTP 200" "$DMLOG$label.log"
+check "vast: no key in its log" \
+    sh -c "! grep -qE 'container-key-|$VKEY' '$DMLOG$label.log'"
+check_exit "vast: down afterwards exits 0" 0 "$FLEET" down dmv-$TAG
+
+# An instance key that may not destroy: the watcher stops it instead.
+$C -d '{"container_key_destroy":false}' "$F/vast/_fake/config" >/dev/null
+check_exit "vast: a second up exits 0" 0 \
+    "$FLEET" up dmgpu --name dmw-$TAG --provider vast
+id=$(fake_of dmw-$TAG id)
+label=$(fake_of dmw-$TAG label)
+watcher_of vast "id=$id"
+CONTAINER_ID=$id CONTAINER_API_KEY=container-key-$id \
+    sh -c "$(cat "$T/watcher.vast")" >/dev/null 2>&1 &
+E2E_PIDS="$E2E_PIDS $!"
+check "vast: destroy refused -> the instance is stopped" wait_for 20 \
+    fake_is dmw-$TAG stopped
+check "vast: the log says why" \
+    grep -q "destroy failed: stopping the instance instead" "$DMLOG$label.log"
+check_exit "vast: down afterwards exits 0" 0 "$FLEET" down dmw-$TAG
+check "vast: nothing left at the fake" \
+    sh -c "! $C '$F/_control/instances' | grep -q '\"state\":\"\\(running\\|stopped\\)\"'"
 
 e2e_done
