@@ -5,7 +5,9 @@
 # provider's process group killed by its own watcher, a RunPod pod
 # terminated (or stopped) through the fake's API with its own pod-scoped
 # key, a Vast instance destroyed (or stopped) with its own container key,
-# and providers that cannot do it refused with the reason. The cloud
+# a Paperspace machine's startup script starting the watcher (that one
+# powers the VM off, so it is only read here), and providers that cannot
+# do it refused with the reason. The cloud
 # watchers are the very text the driver sent, fetched back from the fake
 # and run here with the environment the provider would give them.
 # usage: sh tests/e2e/test-deadman.sh BUILD_DIR   (from the repository root)
@@ -302,5 +304,44 @@ check "vast: the log says why" \
 check_exit "vast: down afterwards exits 0" 0 "$FLEET" down dmw-$TAG
 check "vast: nothing left at the fake" \
     sh -c "! $C '$F/_control/instances' | grep -q '\"state\":\"\\(running\\|stopped\\)\"'"
+
+# --- paperspace: the startup script starts the watcher on the VM ----------
+# A Paperspace machine is a VM whose ports answer unchanged: the fake runs
+# a ready machine's echo server on the one port it is told (see
+# test-paperspace.sh), here a free one.
+PKEY=ps-dm-5b1e9c0d7a
+export PAPERSPACE_API_KEY=$PKEY
+export FLEET_PAPERSPACE_URL=$F/paperspace/v1
+PORT=$((40000 + $$ % 9000))
+while $C -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null ||
+    [ "$PORT" -eq "$E2E_SHARED_PORT" ]; do
+	PORT=$((PORT + 1))
+done
+$C -d "{\"api_key\":\"$PKEY\",\"port\":$PORT}" \
+    "$F/paperspace/_fake/config" >/dev/null
+cat > "$FLEET_TEMPLATE_DIR/dmps.yaml" <<YAML
+name: dmps
+description: a Paperspace VM with a dead-man switch
+image: example/psgpu:latest
+gpu: {min_vram_gb: 40, count: 1}
+deadman_timeout: 10m
+ports:
+  - port: $PORT
+    protocol: http
+health: {type: http, path: /health, interval: 1s, timeout: 2s, boot_timeout: 30s}
+YAML
+check_exit "paperspace: up with deadman_timeout exits 0" 0 \
+    "$FLEET" up dmps --name dmp-$TAG --provider paperspace
+$C "$F/paperspace/_fake/scripts" >"$T/scripts.json"
+ps_script_has() { grep -qF -- "$1" "$T/scripts.json"; }
+check "paperspace: the startup script starts the watcher as a systemd unit" \
+    ps_script_has "systemd-run --unit=fleet-deadman --quiet sh -c 'H=$HB""fleet-dmp-$TAG-"
+check "paperspace: or with nohup setsid" \
+    ps_script_has "nohup setsid sh -c 'H=$HB""fleet-dmp-$TAG-"
+check "paperspace: the watcher powers the machine off" \
+    ps_script_has "systemctl poweroff"
+check "paperspace: and still runs the image" \
+    ps_script_has "docker run -d --name fleet-app"
+check_exit "paperspace: down exits 0" 0 "$FLEET" down dmp-$TAG
 
 e2e_done
