@@ -236,6 +236,31 @@ check_exit "runpod: down afterwards exits 0" 0 "$FLEET" down dms-$TAG
 check "runpod: nothing left running at the fake" \
     sh -c "! $C '$F/_control/instances' | grep -q '\"state\":\"running\"'"
 
+# Without curl the watcher uses GNU wget, the key in a 0600 file.
+$C -d '{"pod_key_terminate":true}' "$F/runpod/_fake" >/dev/null
+if command -v wget >/dev/null 2>&1; then
+	mkdir -p "$T/nocurl"
+	for t in sh date stat sleep sed tr cut head tail grep rm wget; do
+		ln -sf "$(command -v $t)" "$T/nocurl/$t"
+	done
+	check_exit "runpod/wget: up exits 0" 0 \
+	    "$FLEET" up dmgpu --name dmx-$TAG --provider runpod
+	id=$(fake_of dmx-$TAG id)
+	label=$(fake_of dmx-$TAG label)
+	watcher_of runpod "pod=$id"
+	PATH=$T/nocurl RUNPOD_POD_ID=$id RUNPOD_API_KEY=pod-key-$id \
+	    "$T/nocurl/sh" -c "$(cat "$T/watcher.runpod")" >/dev/null 2>&1 &
+	E2E_PIDS="$E2E_PIDS $!"
+	check "runpod/wget: no heartbeat -> the pod is terminated" \
+	    wait_for 20 fake_is dmx-$TAG terminated
+	check "runpod/wget: with the pod's own key" by_pod_key
+	check "runpod/wget: the key file is gone" \
+	    sh -c "! ls '$DMLOG$label.log.wgetrc' 2>/dev/null"
+	check_exit "runpod/wget: down exits 0" 0 "$FLEET" down dmx-$TAG
+else
+	echo "SKIP: the watcher through wget (no wget here)"
+fi
+
 # --- vast: the instance destroys itself with its own key ------------------
 VKEY=vk_dm_7Yh2QpR4
 export VAST_API_KEY=$VKEY
