@@ -22,6 +22,7 @@
 #include "fleet.h"
 #include "config.h"
 #include "driver.h"
+#include "deadman.h"
 
 /*
  * A local instance is a process group led by the template's command. Its
@@ -30,6 +31,11 @@
  * killed before writing anything down: the label is the provider id.
  * FLEET_LOCAL_OWNER names the state dir, so two fleets on one machine
  * (or two test runs) never see each other's processes.
+ *
+ * With the template's deadman_timeout, the shell starts the dead-man
+ * watcher (in $FLEET_DEADMAN) in the background before it execs the
+ * command: the watcher is in the same process group, ends the group when
+ * the heartbeat stops, and leaves by itself when the command exits.
  */
 
 #define LOCAL_HOST		"127.0.0.1"
@@ -367,7 +373,8 @@ local_expand(const char *cmd, int port)
 /* In the grandchild: own session, environment, log file, exec. */
 static void __attribute__((noreturn))
 local_exec(const struct fleet_template *t, const char *label, int port,
-    const char *cmd, const char *logpath, const char *owner)
+    const char *cmd, const char *logpath, const char *owner,
+    const char *deadman)
 {
 	char	 portbuf[16], *full;
 	int	 fd, i;
@@ -385,6 +392,8 @@ local_exec(const struct fleet_template *t, const char *label, int port,
 	setenv("FLEET_LOCAL_OWNER", owner, 1);
 	setenv("PORT", portbuf, 1);
 	setenv("FLEET_INSTANCE_NAME", label, 1);
+	if (deadman != NULL)
+		setenv(DEADMAN_ENV, deadman, 1);
 	if ((fd = open("/dev/null", O_RDONLY)) != -1) {
 		dup2(fd, 0);
 		close(fd);
@@ -398,7 +407,10 @@ local_exec(const struct fleet_template *t, const char *label, int port,
 	signal(SIGPIPE, SIG_DFL);
 	/* Nothing of ours (state db, sockets) may leak into the workload. */
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-	full = xprintf("exec %s", cmd);
+	if (deadman != NULL)
+		full = xprintf("%s exec %s", DEADMAN_LAUNCH, cmd);
+	else
+		full = xprintf("exec %s", cmd);
 	execl("/bin/sh", "sh", "-c", full, (char *)NULL);
 	_exit(127);
 }
@@ -409,7 +421,8 @@ local_exec(const struct fleet_template *t, const char *label, int port,
  */
 static pid_t
 local_spawn(const struct fleet_template *t, const char *label, int port,
-    const char *cmd, const char *logpath, const char *owner)
+    const char *cmd, const char *logpath, const char *owner,
+    const char *deadman)
 {
 	pid_t	 mid, pid = -1;
 	int	 fds[2], status;
@@ -426,7 +439,8 @@ local_spawn(const struct fleet_template *t, const char *label, int port,
 	if (mid == 0) {
 		close(fds[0]);
 		if ((pid = fork()) == 0)
-			local_exec(t, label, port, cmd, logpath, owner);
+			local_exec(t, label, port, cmd, logpath, owner,
+			    deadman);
 		if (write(fds[1], &pid, sizeof pid) != sizeof pid)
 			_exit(1);
 		_exit(0);
@@ -473,6 +487,7 @@ local_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
 	struct local_proc		*lp;
 	size_t				 n;
 	char				*cmd, *logdir, *logpath;
+	char				*deadman = NULL, *cause = NULL;
 	int				 port;
 	pid_t				 pid;
 
@@ -481,19 +496,31 @@ local_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
 		return (drv_error_set(err, DRV_ERR_INVALID, 0, "template %s "
 		    "has no local command (add local.command to %s)", t->name,
 		    t->path != NULL ? t->path : "the template"));
+	if (t->deadman_timeout > 0 && (deadman = deadman_script("local",
+	    NULL, req->name, t->deadman_timeout, &cause)) == NULL) {
+		drv_error_set(err, DRV_ERR_INVALID, 0, "dead-man switch: %s",
+		    cause);
+		free(cause);
+		return (-1);
+	}
 	if (local_scan(local_owner(ctx), req->name, &lp, &n) == 0 && n > 0) {
 		local_proc_free(lp, n);
+		free(deadman);
 		return (drv_error_set(err, DRV_ERR_INVALID, 0, "a process "
 		    "labelled %s is already running", req->name));
 	}
-	if ((port = port_pick_free(LOCAL_HOST)) == -1)
+	if ((port = port_pick_free(LOCAL_HOST)) == -1) {
+		free(deadman);
 		return (drv_error_set(err, DRV_ERR_CAPACITY, 0, "no free "
 		    "local port: %s", strerror(errno)));
+	}
 	logdir = xprintf("%s/local", local_owner(ctx));
 	mkdir_p(logdir, 0700);
 	logpath = xprintf("%s/%s.log", logdir, req->name);
 	cmd = local_expand(t->local.command, port);
-	pid = local_spawn(t, req->name, port, cmd, logpath, local_owner(ctx));
+	pid = local_spawn(t, req->name, port, cmd, logpath, local_owner(ctx),
+	    deadman);
+	free(deadman);
 	free(cmd);
 	free(logdir);
 	free(logpath);
@@ -598,7 +625,7 @@ local_terminate(const struct drv_ctx *ctx, const char *id,
 
 const struct fleet_driver driver_local = {
 	.name = "local",
-	.flags = DRV_LOCAL,
+	.flags = DRV_LOCAL | DRV_DEADMAN,
 	.key_env = NULL,
 	.url_env = NULL,
 	.default_url = NULL,

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "driver.h"
 #include "driver-paperspace.h"
+#include "deadman.h"
 #include "http.h"
 
 /*
@@ -36,6 +37,13 @@
  * it holds the template's expanded env (e.g. HF_TOKEN). The SSH path (a
  * later issue) is the fallback for images that need more than this.
  *
+ * Dead-man switch (deadman_timeout): Paperspace gives a machine no
+ * credential of its own, but a machine that is off bills no compute, so
+ * the startup script starts a watcher on the VM (a transient systemd
+ * unit, else nohup setsid) that powers the machine off when the daemon's
+ * heartbeat, touched over SSH on the VM, stops. The disk bills until the
+ * machine is deleted.
+ *
  * Prices: the v1 API exposes no price list (the machine's usageRate has
  * unconfirmed units), so offers come from the table below, overridable by
  * FLEET_PAPERSPACE_PRICES, and are flagged: available = -1 and a note in
@@ -48,6 +56,7 @@
 #define PS_MAX_PAGES	50	/* 6000 machines: enough, and bounded */
 #define PS_RETRIES	2	/* for idempotent calls; creates get 0 */
 #define PS_CONTAINER	"fleet-app"
+#define PS_DEADMAN_UNIT	"fleet-deadman"	/* the watcher's systemd unit */
 
 /* Regions, as the short codes the v1 API's own examples use. */
 #define R_NY2	0x1
@@ -741,17 +750,42 @@ ps_sh_word(char **buf, const char *s)
 }
 
 /*
+ * Lines that start the dead-man watcher on the VM, before anything that
+ * may take long or fail: a transient systemd unit outlives this script
+ * whatever Paperspace does with its process group; without systemd-run,
+ * nohup setsid.
+ */
+static char *
+ps_deadman_lines(const char *watcher)
+{
+	char	*q = xstrdup(""), *s;
+
+	ps_sh_word(&q, watcher);
+	s = xprintf("# The dead-man switch: power off when the daemon's "
+	    "heartbeat stops.\n"
+	    "systemctl stop %s >/dev/null 2>&1 || true\n"
+	    "if ! systemd-run --unit=%s --quiet sh -c%s >/dev/null 2>&1; "
+	    "then\n"
+	    "\tnohup setsid sh -c%s >/dev/null 2>&1 &\n"
+	    "fi\n", PS_DEADMAN_UNIT, PS_DEADMAN_UNIT, q, q);
+	free(q);
+	return (s);
+}
+
+/*
  * A bash script, run as root at every boot (a Paperspace startup script):
- * make sure docker and NVIDIA's container runtime are there (ML-in-a-Box
- * templates have both; plain Ubuntu gets them installed), then replace
- * the fleet-app container with the template's image, its env, args and
- * every port mapped 1:1 so that publicIp:PORT reaches the service. The
- * env values are expanded here (${HF_TOKEN}) and registered as secrets.
+ * start the dead-man watcher if there is one, make sure docker and
+ * NVIDIA's container runtime are there (ML-in-a-Box templates have both;
+ * plain Ubuntu gets them installed), then replace the fleet-app container
+ * with the template's image, its env, args and every port mapped 1:1 so
+ * that publicIp:PORT reaches the service. The env values are expanded
+ * here (${HF_TOKEN}) and registered as secrets.
  */
 char *
-paperspace_startup_script(const struct fleet_template *t)
+paperspace_startup_script(const struct fleet_template *t,
+    const char *deadman)
 {
-	char	*run, *v, *kv, *s;
+	char	*run, *v, *kv, *s, *dm;
 	int	 i, gpus = t->gpu.count != 0;
 
 	run = xprintf("docker run -d --name %s --restart unless-stopped%s",
@@ -775,19 +809,21 @@ paperspace_startup_script(const struct fleet_template *t)
 	ps_sh_word(&run, t->image != NULL ? t->image : "");
 	for (i = 0; i < t->nargs; i++)
 		ps_sh_word(&run, t->args[i]);
+	dm = deadman != NULL ? ps_deadman_lines(deadman) : xstrdup("");
 	s = xprintf(
 	    "#!/bin/bash\n"
 	    "# Written by fleet (paperspace driver) for template %s: runs its\n"
 	    "# container at every boot. Deleted with the machine.\n"
 	    "set -eu\n"
 	    "export DEBIAN_FRONTEND=noninteractive\n"
+	    "%s"
 	    "if ! command -v docker >/dev/null 2>&1; then\n"
 	    "\tcurl -fsSL https://get.docker.com | sh\n"
 	    "fi\n"
 	    "%s"
 	    "docker rm -f %s >/dev/null 2>&1 || true\n"
 	    "%s\n",
-	    t->name != NULL ? t->name : "?",
+	    t->name != NULL ? t->name : "?", dm,
 	    gpus ?
 	    "if ! command -v nvidia-ctk >/dev/null 2>&1; then\n"
 	    "\tk=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg\n"
@@ -803,6 +839,7 @@ paperspace_startup_script(const struct fleet_template *t)
 	    "fi\n" : "",
 	    PS_CONTAINER, run);
 	freezero_str(run);
+	free(dm);
 	return (s);
 }
 
@@ -1048,8 +1085,18 @@ ps_script_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
 	struct http_response	 resp;
 	cJSON			*b;
 	char			*script, *body, *id = NULL;
+	char			*deadman = NULL, *cause = NULL;
 
-	script = paperspace_startup_script(req->tmpl);
+	if (req->tmpl->deadman_timeout > 0 && (deadman = deadman_script(
+	    "paperspace", NULL, req->name, req->tmpl->deadman_timeout,
+	    &cause)) == NULL) {
+		drv_error_set(err, DRV_ERR_INVALID, 0, "paperspace: dead-man "
+		    "switch: %s", cause);
+		free(cause);
+		return (NULL);
+	}
+	script = paperspace_startup_script(req->tmpl, deadman);
+	free(deadman);
 	b = cJSON_CreateObject();
 	cJSON_AddStringToObject(b, "name", req->name);
 	cJSON_AddStringToObject(b, "script", script);
@@ -1425,7 +1472,7 @@ ps_terminate(const struct drv_ctx *ctx, const char *id,
 
 const struct fleet_driver driver_paperspace = {
 	.name = PS_NAME,
-	.flags = DRV_CAN_STOP | DRV_NEEDS_KEY,
+	.flags = DRV_CAN_STOP | DRV_NEEDS_KEY | DRV_DEADMAN,
 	.key_env = "PAPERSPACE_API_KEY",
 	.url_env = "FLEET_PAPERSPACE_URL",
 	.default_url = "https://api.paperspace.com/v1",

@@ -58,7 +58,11 @@ int	 paperspace_prices_check(const char *spec, char **cause);
 char	*paperspace_template_choose(const char *body, size_t len,
 	    const char *type, int *unavailable);
 
-/* The startup script that runs the template's image with docker. */
-char	*paperspace_startup_script(const struct fleet_template *);
+/*
+ * The startup script that runs the template's image with docker; deadman,
+ * if not NULL, is the dead-man watcher (deadman_script()) it starts first.
+ */
+char	*paperspace_startup_script(const struct fleet_template *,
+	    const char *deadman);
 
 #endif

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "driver.h"
 #include "driver-runpod.h"
+#include "deadman.h"
 #include "http.h"
 
 /*
@@ -24,6 +25,16 @@
  * FLEET_PORTS (each port's fleet protocol: a ws port is exposed as /tcp,
  * yet is spoken to over http) and FLEET_PRICE (costPerHr has been seen
  * answering 0, runpod-python#438).
+ *
+ * Dead-man switch (deadman_timeout): the watcher goes in the pod's env as
+ * FLEET_DEADMAN and dockerArgs becomes
+ *	sh -c 'sh -c "$FLEET_DEADMAN" >/dev/null 2>&1 & exec "$@"' sh ARGS
+ * which starts it and then execs the template's command as before. That
+ * replaces the image's CMD, so the template must give args; an image
+ * whose ENTRYPOINT does not run its arguments as a command (exec "$@")
+ * would get the wrapper as arguments instead. The watcher ends the pod
+ * with the pod-scoped key RunPod injects (RUNPOD_API_KEY, RUNPOD_POD_ID)
+ * against the same GraphQL URL this driver uses.
  */
 
 #define RUNPOD_URL		"https://api.runpod.io/graphql"
@@ -684,11 +695,30 @@ runpod_offers_ex(const struct drv_ctx *ctx, const struct fleet_template *t,
 	return (rc);
 }
 
+/*
+ * The watcher starts from dockerArgs, which replaces the image's CMD:
+ * fleet does not know that command, so the template must give it.
+ */
+static int
+runpod_deadman_check(const struct fleet_template *t, struct drv_error *err)
+{
+	if (t->deadman_timeout > 0 && t->nargs == 0)
+		return (drv_error_set(err, DRV_ERR_INVALID, 0, "runpod: "
+		    "template %s sets deadman_timeout but no args: the "
+		    "dead-man watcher starts from dockerArgs, which replaces "
+		    "the image's command, so args must give it", t->name));
+	return (0);
+}
+
 static int
 driver_runpod_offers(const struct drv_ctx *ctx,
     const struct fleet_template *t, struct drv_offer **out, size_t *n,
     struct drv_error *err)
 {
+	*out = NULL;
+	*n = 0;
+	if (runpod_deadman_check(t, err) != 0)
+		return (-1);
 	/* Spot (interruptible, with a bid) when the template or --spot asks. */
 	return (runpod_offers_ex(ctx, t, ctx->spot, out, n, err));
 }
@@ -788,11 +818,22 @@ runpod_docker_args(const struct fleet_template *t)
 	return (s);
 }
 
+/* dockerArgs that start the watcher, then exec the template's args. */
+static char *
+runpod_deadman_args(const struct fleet_template *t)
+{
+	char	*args = runpod_docker_args(t), *s;
+
+	s = xprintf("sh -c '" DEADMAN_LAUNCH " exec \"$@\"' sh %s", args);
+	free(args);
+	return (s);
+}
+
 /* The podFindAndDeployOnDemand / podRentInterruptable input object. */
 static cJSON *
 runpod_create_input(const struct drv_ctx *ctx,
     const struct drv_create_req *req, const char *cloud, const char *gpu,
-    int count, double price)
+    int count, double price, const char *deadman)
 {
 	const struct fleet_template	*t = req->tmpl;
 	cJSON				*in, *env;
@@ -806,7 +847,8 @@ runpod_create_input(const struct drv_ctx *ctx,
 	cJSON_AddStringToObject(in, "name", req->name);
 	cJSON_AddStringToObject(in, "imageName", t->image);
 	if (t->nargs > 0) {
-		s = runpod_docker_args(t);
+		s = deadman != NULL ? runpod_deadman_args(t) :
+		    runpod_docker_args(t);
 		cJSON_AddStringToObject(in, "dockerArgs", s);
 		free(s);
 	}
@@ -838,6 +880,8 @@ runpod_create_input(const struct drv_ctx *ctx,
 	s = xprintf("%.4f", price);
 	runpod_env_add(env, "FLEET_PRICE", s);
 	free(s);
+	if (deadman != NULL)
+		runpod_env_add(env, DEADMAN_ENV, deadman);
 	return (in);
 }
 
@@ -873,7 +917,8 @@ driver_runpod_create(const struct drv_ctx *ctx,
 	size_t				 n = 0;
 	cJSON				*input, *vars, *pod = NULL;
 	const char			*gpu, *root;
-	char				 cloud[16];
+	char				 cloud[16], *deadman = NULL;
+	char				*cause = NULL;
 	int				 spot, count, rc = -1;
 	double				 bid;
 
@@ -882,18 +927,30 @@ driver_runpod_create(const struct drv_ctx *ctx,
 	if (t->image == NULL || *t->image == '\0')
 		return (drv_error_set(err, DRV_ERR_INVALID, 0, "runpod: "
 		    "template %s has no image", t->name));
+	if (runpod_deadman_check(t, err) != 0)
+		return (-1);
+	if (t->deadman_timeout > 0 && (deadman = deadman_script("runpod",
+	    ctx->base_url != NULL ? ctx->base_url : RUNPOD_URL, req->name,
+	    t->deadman_timeout, &cause)) == NULL) {
+		drv_error_set(err, DRV_ERR_INVALID, 0, "runpod: dead-man "
+		    "switch: %s", cause);
+		free(cause);
+		return (-1);
+	}
 	if (o == NULL) {
 		if (runpod_offers_ex(ctx, t, spot, &list, &n, err) != 0)
-			return (-1);
-		if (n == 0)
-			return (drv_error_set(err, DRV_ERR_CAPACITY, 0,
-			    "runpod: no GPU type fits template %s", t->name));
+			goto out;
+		if (n == 0) {
+			drv_error_set(err, DRV_ERR_CAPACITY, 0, "runpod: no "
+			    "GPU type fits template %s", t->name);
+			goto out;
+		}
 		o = &list[0];
 	}
 	runpod_offer_split(o->offer_id, cloud, sizeof cloud, &gpu);
 	count = o->gpu_count > 0 ? o->gpu_count : 1;
 	input = runpod_create_input(ctx, req, cloud, gpu, count,
-	    o->price_per_hour);
+	    o->price_per_hour, deadman);
 	if (spot) {
 		bid = req->bid > 0 ? req->bid : o->price_per_hour / count;
 		cJSON_AddNumberToObject(input, "bidPerGpu", bid);
@@ -920,6 +977,7 @@ driver_runpod_create(const struct drv_ctx *ctx,
 	out->created_at = now_wall();
 	rc = 0;
 out:
+	free(deadman);
 	cJSON_Delete(pod);
 	drv_offer_list_free(list, n);
 	return (rc);
@@ -1073,7 +1131,7 @@ driver_runpod_terminate(const struct drv_ctx *ctx, const char *id,
 
 const struct fleet_driver driver_runpod = {
 	.name = "runpod",
-	.flags = DRV_CAN_STOP | DRV_NEEDS_KEY,
+	.flags = DRV_CAN_STOP | DRV_NEEDS_KEY | DRV_DEADMAN,
 	.key_env = "RUNPOD_API_KEY",
 	.url_env = "FLEET_RUNPOD_URL",
 	.default_url = RUNPOD_URL,

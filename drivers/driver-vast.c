@@ -12,6 +12,7 @@
 #include "config.h"
 #include "driver.h"
 #include "driver-vast.h"
+#include "deadman.h"
 #include "http.h"
 
 /*
@@ -28,6 +29,13 @@
  *	terminate	DELETE /api/v0/instances/ID/
  *
  * The key goes in "Authorization: Bearer", never in the URL.
+ *
+ * Dead-man switch (deadman_timeout): only the ssh runtype runs a script
+ * of ours (onstart; args keeps the image's entrypoint and nothing else),
+ * and SSH is also how the daemon's heartbeat gets in, so the instance is
+ * rented with runtype ssh, the watcher in env FLEET_DEADMAN, and onstart
+ * starting it before the template's args. It destroys the instance with
+ * the per-instance key Vast injects (CONTAINER_API_KEY, CONTAINER_ID).
  */
 
 #define VAST_DEFAULT_URL	"https://console.vast.ai"
@@ -965,6 +973,32 @@ vast_query(const struct vast_want *w)
 	return (s);
 }
 
+/*
+ * The watcher needs runtype ssh, whose entrypoint replaces the image's:
+ * the template's args must be the whole command, and FLEET_VAST_RUNTYPE
+ * must not insist on args.
+ */
+static int
+vast_deadman_check(const struct fleet_template *t, struct drv_error *err)
+{
+	const char	*rt = getenv("FLEET_VAST_RUNTYPE");
+
+	if (t->deadman_timeout <= 0)
+		return (0);
+	if (rt != NULL && strcmp(rt, "args") == 0)
+		return (drv_error_set(err, DRV_ERR_INVALID, 0, "vast: "
+		    "template %s sets deadman_timeout, which needs runtype "
+		    "ssh (onstart starts the watcher), but FLEET_VAST_RUNTYPE "
+		    "is args", t->name));
+	if (t->nargs == 0)
+		return (drv_error_set(err, DRV_ERR_INVALID, 0, "vast: "
+		    "template %s sets deadman_timeout but no args: the "
+		    "watcher needs runtype ssh, which replaces the image's "
+		    "entrypoint, so args must give the whole command",
+		    t->name));
+	return (0);
+}
+
 static int
 vast_offers(const struct drv_ctx *ctx, const struct fleet_template *t,
     struct drv_offer **out, size_t *n, struct drv_error *err)
@@ -977,7 +1011,8 @@ vast_offers(const struct drv_ctx *ctx, const struct fleet_template *t,
 
 	*out = NULL;
 	*n = 0;
-	if (vast_want_init(t, &w, err) != 0)
+	if (vast_deadman_check(t, err) != 0 ||
+	    vast_want_init(t, &w, err) != 0)
 		return (-1);
 	q = vast_query(&w);
 	if (vast_call(ctx, "POST", "/api/v0/bundles/", q, VAST_RETRIES, 0,
@@ -1046,14 +1081,16 @@ vast_onstart(const struct fleet_template *t)
 
 static char *
 vast_create_body(const struct fleet_template *t, const struct drv_create_req *req,
-    struct drv_error *err)
+    const char *deadman, struct drv_error *err)
 {
 	cJSON		*b, *env, *args;
 	const char	*rt = getenv("FLEET_VAST_RUNTYPE");
 	char		*v, *key, *ports = NULL, *tmp, *s, *onstart;
 	int		 i, ssh;
 
-	if (rt == NULL || *rt == '\0' || strcmp(rt, "args") == 0)
+	if (deadman != NULL)
+		ssh = 1;	/* vast_deadman_check() refused args */
+	else if (rt == NULL || *rt == '\0' || strcmp(rt, "args") == 0)
 		ssh = 0;
 	else if (strcmp(rt, "ssh") == 0)
 		ssh = 1;
@@ -1097,11 +1134,19 @@ vast_create_body(const struct fleet_template *t, const struct drv_create_req *re
 	if (ports != NULL)
 		cJSON_AddStringToObject(env, "FLEET_PORTS", ports);
 	cJSON_AddStringToObject(env, "FLEET_LABEL", req->name);
+	if (deadman != NULL)
+		cJSON_AddStringToObject(env, DEADMAN_ENV, deadman);
 	free(ports);
 	if (ssh) {
 		cJSON_AddStringToObject(b, "runtype", "ssh_direc ssh_proxy");
 		if (t->nargs > 0) {
 			onstart = vast_onstart(t);
+			if (deadman != NULL) {
+				tmp = onstart;
+				onstart = xprintf("nohup " DEADMAN_LAUNCH " %s",
+				    tmp);
+				free(tmp);
+			}
 			cJSON_AddStringToObject(b, "onstart", onstart);
 			free(onstart);
 		}
@@ -1133,6 +1178,7 @@ vast_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
 	const cJSON			*nc;
 	cJSON				*root = NULL;
 	char				*body = NULL, *path = NULL;
+	char				*deadman = NULL, *cause = NULL;
 	size_t				 n = 0;
 	long long			 id;
 	int				 rc = -1;
@@ -1146,12 +1192,24 @@ vast_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
 	if (req->name == NULL || *req->name == '\0')
 		return (drv_error_set(err, DRV_ERR_INVALID, 0, "vast: no "
 		    "label for the instance"));
+	if (vast_deadman_check(t, err) != 0)
+		return (-1);
+	if (t->deadman_timeout > 0 && (deadman = deadman_script("vast",
+	    ctx->base_url != NULL ? ctx->base_url : VAST_DEFAULT_URL,
+	    req->name, t->deadman_timeout, &cause)) == NULL) {
+		drv_error_set(err, DRV_ERR_INVALID, 0, "vast: dead-man "
+		    "switch: %s", cause);
+		free(cause);
+		return (-1);
+	}
 	if (offer == NULL) {
 		if (vast_offers(ctx, t, &offers, &n, err) != 0)
-			return (-1);
-		if (n == 0)
-			return (drv_error_set(err, DRV_ERR_CAPACITY, 0, "vast: "
-			    "no offer fits template %s", t->name));
+			goto out;
+		if (n == 0) {
+			drv_error_set(err, DRV_ERR_CAPACITY, 0, "vast: no "
+			    "offer fits template %s", t->name);
+			goto out;
+		}
 		offer = &offers[0];
 	}
 	if (!vast_id_valid(offer->offer_id)) {
@@ -1159,7 +1217,7 @@ vast_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
 		    "'%s'", offer->offer_id != NULL ? offer->offer_id : "");
 		goto out;
 	}
-	if ((body = vast_create_body(t, req, err)) == NULL)
+	if ((body = vast_create_body(t, req, deadman, err)) == NULL)
 		goto out;
 	path = xprintf("/api/v0/asks/%s/", offer->offer_id);
 	/* No retries: a create that timed out may still have happened. */
@@ -1182,6 +1240,7 @@ vast_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
 	out->created_at = now_wall();
 	rc = 0;
 out:
+	free(deadman);
 	cJSON_free(body);
 	free(path);
 	cJSON_Delete(root);
@@ -1505,7 +1564,7 @@ vast_terminate(const struct drv_ctx *ctx, const char *id,
 
 const struct fleet_driver driver_vast = {
 	.name = "vast",
-	.flags = DRV_CAN_STOP | DRV_NEEDS_KEY,
+	.flags = DRV_CAN_STOP | DRV_NEEDS_KEY | DRV_DEADMAN,
 	.key_env = "VAST_API_KEY",
 	.url_env = "FLEET_VAST_URL",
 	.default_url = VAST_DEFAULT_URL,

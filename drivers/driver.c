@@ -9,6 +9,7 @@
 #include "fleet.h"
 #include "config.h"
 #include "driver.h"
+#include "deadman.h"
 
 const struct fleet_driver *driver_table[] = {
 	&driver_lambda,
@@ -38,6 +39,22 @@ driver_find(const char *name)
 		if (strcmp((*d)->name, name) == 0)
 			return (*d);
 	return (NULL);
+}
+
+/*
+ * Can d rent an instance that watches the daemon's heartbeat? 1 if so,
+ * else 0 and *cause: why the provider cannot (deadman.c knows), or that
+ * its driver does not start the watcher.
+ */
+int
+driver_deadman_ok(const struct fleet_driver *d, char **cause)
+{
+	if (d->flags & DRV_DEADMAN)
+		return (1);
+	if (deadman_supported(d->name, cause))
+		*cause = xprintf("no dead-man switch on %s: its driver does "
+		    "not start the watcher", d->name);
+	return (0);
 }
 
 /*

@@ -99,6 +99,8 @@ struct drv_create_req {
 #define DRV_CAN_STOP	0x1	/* stop/start keep the instance */
 #define DRV_NEEDS_KEY	0x2	/* needs an API key */
 #define DRV_LOCAL	0x4	/* runs on this machine */
+#define DRV_DEADMAN	0x8	/* create starts the dead-man watcher when
+				   the template sets deadman_timeout */
 
 struct fleet_driver {
 	const char	*name;
@@ -134,6 +136,7 @@ int	 driver_ctx_init(struct drv_ctx *, const struct fleet_driver *,
 	    const struct fleet_config *, const char *state_dir, char **cause);
 const char *drv_err_name(enum drv_err);
 const char *drv_key_env(const struct drv_ctx *, const struct fleet_driver *);
+int	 driver_deadman_ok(const struct fleet_driver *, char **cause);
 const char *inst_state_name(enum inst_state);
 int	 inst_state_parse(const char *, enum inst_state *);
 int	 inst_state_bills(enum inst_state);

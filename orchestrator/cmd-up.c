@@ -754,6 +754,14 @@ cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		template_free(t);
 		return (FLEET_EXIT_USAGE);
 	}
+	if (o.provider != NULL && t->deadman_timeout > 0 &&
+	    !driver_deadman_ok(drv, &cause)) {
+		fprintf(stderr, "fleet up: template %s sets deadman_timeout, "
+		    "but %s\n", t->name, cause);
+		free(cause);
+		template_free(t);
+		return (FLEET_EXIT_USAGE);
+	}
 	rc = up_run(ctx, &o, t);
 	template_free(t);
 	return (rc);

@@ -132,6 +132,7 @@ struct fleet_template {
 	int		 stable_port;	/* 0 = allocate */
 	int		 tunnel;	/* reach the service over ssh */
 	char		*log_file;	/* workload log on the instance */
+	int64_t		 deadman_timeout;	/* seconds, 0 = off */
 
 	struct {
 		char		*command;	/* {port} is substituted */

@@ -81,6 +81,12 @@ offers_from(struct cmd_ctx *ctx, const struct fleet_template *t,
 	size_t			 n, i;
 	int			 pref;
 
+	/* Renting without the watcher would drop what the template asks. */
+	if (t->deadman_timeout > 0 && !driver_deadman_ok(d, &cause)) {
+		offers_note(s, "%s: skipped: %s", d->name, cause);
+		free(cause);
+		return;
+	}
 	if (driver_ctx_init(&dctx, d, ctx->conf, ctx->state_dir,
 	    &cause) != 0) {
 		offers_note(s, "%s", cause);	/* names the provider */

@@ -132,6 +132,11 @@ static const struct yfield template_fields[] = {
 	{ .key = "log_file", .type = YF_STRING, .off = TMPL(log_file),
 	  .check = ycheck_path,
 	  .help = "the workload's log file on the instance, for fleet logs" },
+	{ .key = "deadman_timeout", .type = YF_DURATION,
+	  .off = TMPL(deadman_timeout), .min = 0, .max = 7 * 86400,
+	  .def = "0",
+	  .help = "the instance ends itself after this long without the "
+	  "daemon's heartbeat; 0 = off" },
 	{ .key = "local", .type = YF_SECTION, .sub = local_fields,
 	  .help = "stand-in run by the local provider" },
 	{ .key = NULL }

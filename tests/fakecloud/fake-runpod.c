@@ -34,12 +34,22 @@
  *		terminated id is null) or "error" (an errors entry);
  *	    "zero_cost": costPerHr answers 0 (runpod-python#438);
  *	    "zero_gpu": resumed pods come back with no GPU;
- *	    "gpu_util": N, what every GPU reports as gpuUtilPercent.
+ *	    "gpu_util": N, what every GPU reports as gpuUtilPercent;
+ *	    "pod_key_terminate": false, a pod-scoped key may stop its pod
+ *		but not terminate it (whether RunPod allows it is
+ *		unconfirmed): podTerminate answers a GraphQL error.
+ *	GET /_fake/input?pod=ID[&env=KEY|&field=NAME]	no auth: the create
+ *	    input the fake kept for that pod (JSON), or one env value or
+ *	    string field of it as text/plain (fc_reply_kept()).
  *
  * Declared ports map to the instance's echo process on 127.0.0.1, except
  * 22 under fakecloud --ssh-port N: 22/tcp -> 127.0.0.1:N, the test's sshd.
  *
- * Key missing or wrong -> HTTP 401. Unknown fields in variables.input ->
+ * Pod-scoped keys: RunPod gives every pod its own RUNPOD_API_KEY. Here
+ * "Bearer pod-key-ID" is that key for pod ID while the pod exists: it may
+ * read (pod), stop (podStop) and terminate (podTerminate) that pod and
+ * nothing else (HTTP 403 otherwise), which is what the dead-man watcher
+ * uses. Key missing or wrong -> HTTP 401. Unknown fields in variables.input ->
  * HTTP 400 (runpod-plugins-official#56). No capacity (POST
  * /_control/capacity {"provider":"runpod","gpu":<gpuTypeId>|"*",
  * "available":0}) -> HTTP 200 with RunPod's own message in errors[0].
@@ -47,6 +57,7 @@
 
 #define RUNPOD		"runpod"
 #define RP_KEY		"test-key"
+#define RP_POD_KEY	"pod-key-"	/* + pod id: the pod's own key */
 
 #define RP_MSG_CAPACITY	"There are no longer any instances available " \
 			"with the requested specifications. Please " \
@@ -97,6 +108,7 @@ static struct {
 	int	 zero_cost;
 	int	 zero_gpu;
 	int	 gpu_util;	/* runtime.gpus[].gpuUtilPercent */
+	int	 pod_key_no_terminate;
 } rp;
 
 static const char *
@@ -177,27 +189,6 @@ rp_data(struct fc_req *req, const char *root, cJSON *value)
 	cJSON_AddItemToObject(cJSON_AddObjectToObject(o, "data"), root,
 	    value != NULL ? value : cJSON_CreateNull());
 	fc_reply_json(req, 200, o);
-}
-
-static int
-rp_auth(struct fc_req *req)
-{
-	const char	*a = fc_req_header(req, "Authorization");
-	char		*q;
-	int		 ok = 0;
-
-	if (a != NULL && strncmp(a, "Bearer ", 7) == 0 &&
-	    strcmp(a + 7, rp_key()) == 0)
-		ok = 1;
-	if (!ok && rp.query_auth && (q = fc_req_query(req, "api_key")) !=
-	    NULL) {
-		ok = strcmp(q, rp_key()) == 0;
-		free(q);
-	}
-	if (!ok)
-		fc_reply(req, 401, "application/json", "{\"errors\":[{"
-		    "\"message\":\"401 Unauthorized\"}]}");
-	return (ok ? 0 : -1);
 }
 
 /*
@@ -386,6 +377,38 @@ rp_find(struct fc *fc, const char *id)
 	    inst->state == FC_TERMINATED || inst->state == FC_GONE)
 		return (NULL);
 	return (inst);
+}
+
+/*
+ * 0 for the account's key, 1 for a live pod's own key (*scope is that
+ * pod's id, the caller's); -1 after answering 401.
+ */
+static int
+rp_auth(struct fc_req *req, char **scope)
+{
+	const char	*a = fc_req_header(req, "Authorization");
+	char		*q;
+	int		 ok = 0;
+
+	*scope = NULL;
+	if (a != NULL && strncmp(a, "Bearer ", 7) == 0 &&
+	    strcmp(a + 7, rp_key()) == 0)
+		ok = 1;
+	if (!ok && rp.query_auth && (q = fc_req_query(req, "api_key")) !=
+	    NULL) {
+		ok = strcmp(q, rp_key()) == 0;
+		free(q);
+	}
+	if (!ok && a != NULL && strncmp(a, "Bearer " RP_POD_KEY,
+	    7 + strlen(RP_POD_KEY)) == 0 && rp_find(req->fc,
+	    a + 7 + strlen(RP_POD_KEY)) != NULL) {
+		*scope = xstrdup(a + 7 + strlen(RP_POD_KEY));
+		return (1);
+	}
+	if (!ok)
+		fc_reply(req, 401, "application/json", "{\"errors\":[{"
+		    "\"message\":\"401 Unauthorized\"}]}");
+	return (ok ? 0 : -1);
 }
 
 static void
@@ -626,6 +649,7 @@ rp_deploy(struct fc_req *req, cJSON *vars, const char *root, int spot)
 	free(id);
 	cJSON_AddItemToObject(inst->meta, "env",
 	    rp_env(cJSON_GetObjectItem(in, "env")));
+	cJSON_AddItemToObject(inst->meta, "input", cJSON_Duplicate(in, 1));
 	/* The pod is RUNNING at once; runtime stays null while it boots. */
 	rp_data(req, root, rp_pod_json(inst));
 }
@@ -717,11 +741,60 @@ rp_fake_config(struct fc_req *req)
 		rp.zero_gpu = cJSON_IsTrue(cJSON_GetObjectItem(j, "zero_gpu"));
 	if (cJSON_GetObjectItem(j, "gpu_util") != NULL)
 		rp.gpu_util = (int)fc_json_number(j, "gpu_util", 0);
+	if (cJSON_GetObjectItem(j, "pod_key_terminate") != NULL)
+		rp.pod_key_no_terminate = !cJSON_IsTrue(cJSON_GetObjectItem(j,
+		    "pod_key_terminate"));
 	fc_reply(req, 200, "application/json", "{\"ok\":true}");
 }
 
+/* GET /runpod/_fake/input?pod=ID: the create input kept for the pod. */
 static void
-rp_graphql(struct fc_req *req)
+rp_fake_input(struct fc_req *req)
+{
+	struct fc_instance	*inst;
+	char			*id = fc_req_query(req, "pod");
+
+	inst = id != NULL ? instance_find(req->fc, RUNPOD, id) : NULL;
+	free(id);
+	fc_reply_kept(req, inst != NULL ? cJSON_GetObjectItem(inst->meta,
+	    "input") : NULL);
+}
+
+/*
+ * A pod's own key reaches only that pod: pod, podStop and podTerminate
+ * (unless switched off). 0 if the request may go on; else answered.
+ */
+static int
+rp_scope_check(struct fc_req *req, const char *scope, cJSON *vars,
+    const char *query, const char *root)
+{
+	char	*id;
+	int	 mine;
+
+	if (strcmp(root, "pod") != 0 && strcmp(root, "podStop") != 0 &&
+	    strcmp(root, "podTerminate") != 0) {
+		rp_error(req, 403, NULL, "FORBIDDEN", "This API key is scoped "
+		    "to pod %s and cannot run %s", scope, root);
+		return (-1);
+	}
+	id = rp_pod_id(req, vars, query);
+	mine = id != NULL && strcmp(id, scope) == 0;
+	free(id);
+	if (!mine) {
+		rp_error(req, 403, NULL, "FORBIDDEN", "This API key is scoped "
+		    "to pod %s", scope);
+		return (-1);
+	}
+	if (strcmp(root, "podTerminate") == 0 && rp.pod_key_no_terminate) {
+		rp_error(req, 200, root, "FORBIDDEN", "A pod's own API key "
+		    "cannot terminate it");
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+rp_graphql(struct fc_req *req, const char *scope)
 {
 	cJSON		*j = fc_req_json(req), *vars;
 	const char	*query;
@@ -737,6 +810,11 @@ rp_graphql(struct fc_req *req)
 	if ((root = rp_root_field(query)) == NULL) {
 		rp_error(req, 400, NULL, "GRAPHQL_PARSE_FAILED", "Syntax "
 		    "Error: Unexpected <EOF>.");
+		return;
+	}
+	if (scope != NULL && rp_scope_check(req, scope, vars, query,
+	    root) != 0) {
+		free(root);
 		return;
 	}
 	if (strcmp(root, "gpuTypes") == 0)
@@ -764,9 +842,16 @@ rp_graphql(struct fc_req *req)
 static void
 rp_handle(struct fc_req *req)
 {
+	char	*scope;
+
 	if (strcmp(req->subpath, "/_fake") == 0 &&
 	    strcmp(req->method, "POST") == 0) {
 		rp_fake_config(req);
+		return;
+	}
+	if (strcmp(req->subpath, "/_fake/input") == 0 &&
+	    strcmp(req->method, "GET") == 0) {
+		rp_fake_input(req);
 		return;
 	}
 	if (strcmp(req->subpath, "/graphql") != 0) {
@@ -777,9 +862,10 @@ rp_handle(struct fc_req *req)
 		rp_error(req, 405, NULL, "BAD_REQUEST", "GET query missing.");
 		return;
 	}
-	if (rp_auth(req) != 0)
+	if (rp_auth(req, &scope) < 0)
 		return;
-	rp_graphql(req);
+	rp_graphql(req, scope);
+	free(scope);
 }
 
 const struct fc_provider fc_provider_runpod = {

@@ -54,13 +54,23 @@
  *	ports_format	"map" (Docker style, default) or "list" ([8080])
  *	start_unavailable	start leaves the instance stopped (intended
  *			running): the machine's GPUs are taken
+ *	container_key_destroy	false: an instance's own key may stop it
+ *			but not destroy it (its scope is unconfirmed)
  * POST /vast/_fake/instance {"id","actual_status","status_msg"} forces
  * what an instance reports (null clears); GET /vast/_fake/billing gives
  * per-instance accrued cost and whether it still bills; GET
- * /vast/_fake/offers the whole book.
+ * /vast/_fake/offers the whole book; GET /vast/_fake/input?id=ID
+ * [&env=KEY|&field=NAME] the create body kept for an instance (JSON, or
+ * one value as text: fc_reply_kept()).
+ *
+ * An instance's own key: Vast puts CONTAINER_API_KEY and CONTAINER_ID in
+ * every container. Here "Bearer container-key-ID" is that key while
+ * instance ID lives: it may GET, PUT and DELETE /api/v0/instances/ID/ and
+ * nothing else (403), whatever api_key says.
  */
 
 #define VAST		"vast"
+#define FV_OWN_KEY	"container-key-"	/* + id: an instance's key */
 #define VAST_FIRST_ID	18234560
 #define VAST_PAGE_MAX	25
 
@@ -131,6 +141,7 @@ static struct {
 	int		 page_max;
 	int		 ports_list;
 	int		 start_unavailable;
+	int		 own_key_no_destroy;
 	unsigned int	 next_id;
 } fv;
 
@@ -956,6 +967,7 @@ fv_create(struct fc_req *req, const char *ask)
 	    cJSON_Duplicate(args, 1) : cJSON_CreateArray());
 	cJSON_AddItemToObject(inst->meta, "ports_req", ports);
 	cJSON_AddItemToObject(inst->meta, "extra_env", extra);
+	cJSON_AddItemToObject(inst->meta, "input", cJSON_Duplicate(j, 1));
 	cJSON_AddStringToObject(inst->meta, "intended", "running");
 	cJSON_AddNumberToObject(inst->meta, "ssh_port",
 	    30000 + (fv_inst_id(inst) % 10000));
@@ -1353,6 +1365,8 @@ fv_config(struct fc_req *req)
 			fv.ports_list = strcmp(v->valuestring, "list") == 0;
 		else if (strcmp(k, "start_unavailable") == 0)
 			fv.start_unavailable = cJSON_IsTrue(v);
+		else if (strcmp(k, "container_key_destroy") == 0)
+			fv.own_key_no_destroy = !cJSON_IsTrue(v);
 		else if (strcmp(k, "taken_status") == 0)
 			bad |= fv_config_int(v, 200, 599, &fv.taken_status);
 		else if (strcmp(k, "deprecated_status") == 0)
@@ -1459,14 +1473,60 @@ fv_offers_dump(struct fc_req *req)
 	fc_reply_json(req, 200, out);
 }
 
+/* GET /vast/_fake/input?id=ID: the create body kept for the instance. */
+static void
+fv_input(struct fc_req *req)
+{
+	struct fc_instance	*inst;
+	char			*id = fc_req_query(req, "id");
+
+	inst = id != NULL ? instance_find(req->fc, VAST, id) : NULL;
+	free(id);
+	fc_reply_kept(req, inst != NULL ? cJSON_GetObjectItem(inst->meta,
+	    "input") : NULL);
+}
+
 /* ---- dispatch ---- */
+
+/*
+ * A request made with an instance's own key: 0 it is not one, 1 it may
+ * go on (only to /api/v0/instances/ITS-ID/), -1 answered.
+ */
+static int
+fv_own_key(struct fc_req *req, char **seg, int n)
+{
+	const char	*a = fc_req_header(req, "Authorization"), *id;
+	size_t		 len = strlen("Bearer " FV_OWN_KEY);
+
+	if (a == NULL || strncmp(a, "Bearer " FV_OWN_KEY, len) != 0)
+		return (0);
+	id = a + len;
+	if (!fv_live(instance_find(req->fc, VAST, id))) {
+		fv_error(req, 401, "unauthorized", "this instance key "
+		    "belongs to no live instance");
+		return (-1);
+	}
+	if (n != 4 || strcmp(seg[1], "v0") != 0 ||
+	    strcmp(seg[2], "instances") != 0 || strcmp(seg[3], id) != 0 ||
+	    strcmp(req->method, "POST") == 0) {
+		fv_error(req, 403, "forbidden", "an instance's own key may "
+		    "only act on instance %s", id);
+		return (-1);
+	}
+	if (strcmp(req->method, "DELETE") == 0 && fv.own_key_no_destroy) {
+		fv_error(req, 403, "forbidden", "an instance's own key "
+		    "cannot destroy it");
+		return (-1);
+	}
+	return (1);
+}
 
 static void
 fv_handle(struct fc_req *req)
 {
 	const char	*m = req->method;
 	char		*seg[6];
-	int		 n;
+	int		 n, own;
 
 	if (!fv.init)
 		fv_reset(req->fc);
@@ -1482,6 +1542,8 @@ fv_handle(struct fc_req *req)
 			fv_billing(req);
 		else if (n == 2 && strcmp(seg[1], "offers") == 0)
 			fv_offers_dump(req);
+		else if (n == 2 && strcmp(seg[1], "input") == 0)
+			fv_input(req);
 		else
 			fc_reply_error(req, 404, "no fake route");
 		goto out;
@@ -1499,7 +1561,8 @@ fv_handle(struct fc_req *req)
 			fv_error(req, 405, NULL, "Method Not Allowed");
 		goto out;
 	}
-	if (fv_auth(req) != 0)
+	if ((own = fv_own_key(req, seg, n)) < 0 ||
+	    (own == 0 && fv_auth(req) != 0))
 		goto out;
 	if (strcmp(seg[1], "v1") == 0 && n == 3 &&
 	    strcmp(seg[2], "instances") == 0 && strcmp(m, "GET") == 0)

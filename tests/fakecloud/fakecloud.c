@@ -214,6 +214,65 @@ fc_reply_error(struct fc_req *req, int status, const char *fmt, ...)
 	fc_reply_json(req, status, o);
 }
 
+/* env's value for key: RunPod's [{key, value}] or Vast's {KEY: value}. */
+static const char *
+fc_env_value(const cJSON *env, const char *key)
+{
+	const cJSON	*e;
+	const char	*k;
+
+	if (cJSON_IsObject(env))
+		return (cJSON_GetStringValue(
+		    cJSON_GetObjectItemCaseSensitive(env, key)));
+	cJSON_ArrayForEach(e, env) {
+		k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e,
+		    "key"));
+		if (k != NULL && strcmp(k, key) == 0)
+			return (cJSON_GetStringValue(
+			    cJSON_GetObjectItemCaseSensitive(e, "value")));
+	}
+	return (NULL);
+}
+
+/*
+ * GET <provider>/_fake/input: what a create sent, as the emulation kept it
+ * (NULL: no such instance, 404). The whole input as JSON, or with ?env=KEY
+ * one environment value, with ?field=NAME one string field, as text/plain
+ * (404 if absent), so a test script needs no JSON parser to run what a
+ * driver put in an instance's start-up.
+ */
+void
+fc_reply_kept(struct fc_req *req, const cJSON *input)
+{
+	char		*env, *field;
+	const char	*v = NULL;
+
+	if (input == NULL) {
+		fc_reply_error(req, 404, "no such instance");
+		return;
+	}
+	env = fc_req_query(req, "env");
+	field = fc_req_query(req, "field");
+	if (env == NULL && field == NULL)
+		fc_reply_json(req, 200, cJSON_Duplicate(input, 1));
+	else {
+		if (env != NULL)
+			v = fc_env_value(cJSON_GetObjectItemCaseSensitive(
+			    input, "env"), env);
+		else
+			v = cJSON_GetStringValue(
+			    cJSON_GetObjectItemCaseSensitive(input, field));
+		if (v != NULL)
+			fc_reply(req, 200, "text/plain", v);
+		else
+			fc_reply_error(req, 404, "the create input has no %s "
+			    "%s", env != NULL ? "env" : "field",
+			    env != NULL ? env : field);
+	}
+	free(env);
+	free(field);
+}
+
 /* The body as JSON, or NULL if it is not JSON. Owned by the request. */
 cJSON *
 fc_req_json(struct fc_req *req)

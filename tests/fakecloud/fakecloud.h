@@ -116,6 +116,7 @@ void		 fc_reply(struct fc_req *, int, const char *ctype,
 void		 fc_reply_json(struct fc_req *, int, cJSON *);
 void		 fc_reply_error(struct fc_req *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
+void		 fc_reply_kept(struct fc_req *, const cJSON *input);
 cJSON		*fc_req_json(struct fc_req *);
 const char	*fc_req_header(struct fc_req *, const char *);
 char		*fc_req_query(struct fc_req *, const char *);

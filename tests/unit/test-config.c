@@ -789,6 +789,7 @@ test_template_defaults(void **state __unused)
 	assert_int_equal(t->idle_timeout, -1);
 	assert_int_equal(t->max_lifetime, -1);
 	assert_int_equal(t->idle_action, -1);
+	assert_int_equal(t->deadman_timeout, 0);
 	assert_int_equal(t->idle_gpu_percent, 5);
 	assert_int_equal(t->wake_on_request, 0);
 	assert_int_equal(t->stable_port, 0);
@@ -826,6 +827,7 @@ test_template_full(void **state __unused)
 	    "idle_gpu_percent: 0\n"
 	    "wake_on_request: on\n"
 	    "stable_port: 8950\n"
+	    "deadman_timeout: 10m\n"
 	    "local: {command: \"run --port {port}\", env: {DEBUG: \"1\"}}\n");
 	t = tmpl_loads(path);
 	assert_string_equal(t->description, "everything");
@@ -859,6 +861,7 @@ test_template_full(void **state __unused)
 	assert_int_equal(t->idle_gpu_percent, 0);
 	assert_int_equal(t->wake_on_request, 1);
 	assert_int_equal(t->stable_port, 8950);
+	assert_int_equal(t->deadman_timeout, 600);
 	assert_string_equal(t->local.command, "run --port {port}");
 	assert_int_equal(t->local.nenv, 1);
 	assert_string_equal(t->local.env[0].key, "DEBUG");
@@ -918,6 +921,15 @@ test_template_errors(void **state __unused)
 	tmpl_fails("svc", BASE "idle_gpu_percent: 101\n",
 	    "4:19: idle_gpu_percent: invalid number '101': must be between "
 	    "0 and 100");
+	tmpl_fails("svc", BASE "deadman_timeout: 10\n",
+	    "4:18: deadman_timeout: invalid duration '10': missing unit "
+	    "after '10' (use s, m, h, d)");
+	tmpl_fails("svc", BASE "deadman_timeout: 8d\n",
+	    "4:18: deadman_timeout: invalid duration '8d': must be between "
+	    "0s and 7d");
+	tmpl_fails("svc", BASE "deadman_timeout: [5m]\n",
+	    "4:18: deadman_timeout: expected a single value, got a "
+	    "sequence");
 	tmpl_fails("svc", BASE "max_price: 1e3\n",
 	    "4:12: max_price: invalid money '1e3': unexpected 'e'");
 	tmpl_fails("svc", BASE "env:\n  BAD-NAME: x\n",

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "driver.h"
 #include "driver-paperspace.h"
+#include "deadman.h"
 #include "http.h"
 
 #define KEY		"ps-unit-key-7f3a9c21e4"
@@ -882,6 +883,59 @@ test_templates_and_prices(void **state __unused)
 	free(cause);
 }
 
+/* bash -n on text: 0 if it parses. */
+static int
+bash_parses(const char *text)
+{
+	pid_t	 pid;
+	int	 status;
+
+	if (access("/bin/bash", X_OK) != 0)
+		return (0);
+	if ((pid = fork()) == -1)
+		fail_msg("fork failed");
+	if (pid == 0) {
+		execl("/bin/bash", "bash", "-n", "-c", text, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		;
+	return (WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+/*
+ * The startup script starts the dead-man watcher first (a systemd unit,
+ * else nohup setsid) when given one, and is what it was when not.
+ */
+static void
+test_startup_script_deadman(void **state __unused)
+{
+	char	*off, *on, *w, *cause = NULL, *unit, *docker;
+
+	setenv("PS_UNIT_VAR", "x", 1);
+	off = paperspace_startup_script(tmpl, NULL);
+	assert_null(strstr(off, "deadman"));
+	assert_null(strstr(off, "systemd-run"));
+	assert_int_equal(bash_parses(off), 0);
+	w = deadman_script("paperspace", NULL, "fleet-ps-1", 600, &cause);
+	assert_non_null(w);
+	on = paperspace_startup_script(tmpl, w);
+	assert_int_equal(bash_parses(on), 0);
+	unit = strstr(on, "if ! systemd-run --unit=fleet-deadman --quiet sh -c "
+	    "'H=/tmp/fleet-heartbeat-fleet-ps-1;");
+	assert_non_null(unit);
+	assert_non_null(strstr(on, "\tnohup setsid sh -c 'H=/tmp/fleet-"));
+	assert_non_null(strstr(on, "poweroff"));
+	docker = strstr(on, "if ! command -v docker");
+	assert_non_null(docker);
+	assert_true(unit < docker);	/* before anything slow or fallible */
+	/* Apart from those lines the script is the same. */
+	assert_non_null(strstr(on, strstr(off, "if ! command -v docker")));
+	free(w);
+	free(on);
+	free(off);
+}
+
 int
 main(void)
 {
@@ -891,6 +945,7 @@ main(void)
 		cmocka_unit_test(test_state_map),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_templates_and_prices),
+		cmocka_unit_test(test_startup_script_deadman),
 		cmocka_unit_test_setup(test_offers_from_table, reset),
 		cmocka_unit_test_setup(test_offers_models_and_capacity, reset),
 		cmocka_unit_test_setup(test_lifecycle, reset),

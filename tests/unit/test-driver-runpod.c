@@ -704,6 +704,98 @@ test_invalid(void **arg __unused)
 	template_free(t);
 }
 
+/* The kept create input of pod id: env value key, or NULL. */
+static char *
+kept_env(const cJSON *input, const char *key)
+{
+	const cJSON	*e;
+
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(input, "env")) {
+		if (strcmp(cJSON_GetObjectItem(e, "key")->valuestring,
+		    key) == 0)
+			return (xstrdup(cJSON_GetObjectItem(e,
+			    "value")->valuestring));
+	}
+	return (NULL);
+}
+
+static cJSON *
+kept_input(const char *id)
+{
+	char	*path = xprintf("/runpod/_fake/input?pod=%s", id);
+	cJSON	*j = fc_call("GET", path, NULL);
+
+	free(path);
+	return (j);
+}
+
+/*
+ * deadman_timeout: the watcher in FLEET_DEADMAN, dockerArgs wrapping the
+ * template's args; nothing of it without; no args at all is refused.
+ */
+static void
+test_deadman(void **arg __unused)
+{
+	struct drv_ctx		 ctx;
+	struct fleet_template	*t;
+	struct drv_instance	 in;
+	struct drv_create_req	 req;
+	struct drv_offer	*o;
+	struct drv_error	 err;
+	size_t			 n;
+	cJSON			*input;
+	char			*v, *want;
+
+	setenv("RP_TEST_TOKEN", "hf_secret_token_42", 1);
+	ctx_init(&ctx, KEY);
+	t = tmpl(tmpl_4090);
+	t->deadman_timeout = 60;
+	create_pod(&ctx, t, "fleet-dm-1", 0, &in);
+	input = kept_input(in.id);
+	assert_string_equal(cJSON_GetObjectItem(input,
+	    "dockerArgs")->valuestring, "sh -c 'sh -c \"$FLEET_DEADMAN\" "
+	    ">/dev/null 2>&1 & exec \"$@\"' sh serve --port 8080 "
+	    "'it'\\''s here'");
+	v = kept_env(input, "FLEET_DEADMAN");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "H=/tmp/fleet-heartbeat-fleet-dm-1;"));
+	assert_non_null(strstr(v, "T=60;"));
+	want = xprintf("U='%s';", base_url);
+	assert_non_null(strstr(v, want));
+	assert_non_null(strstr(v, "podTerminate"));
+	assert_null(strstr(v, KEY));
+	free(want);
+	free(v);
+	cJSON_Delete(input);
+	drv_instance_clear(&in);
+
+	/* Off: the create input is what it always was. */
+	t->deadman_timeout = 0;
+	create_pod(&ctx, t, "fleet-dm-2", 0, &in);
+	input = kept_input(in.id);
+	assert_string_equal(cJSON_GetObjectItem(input,
+	    "dockerArgs")->valuestring, "serve --port 8080 'it'\\''s here'");
+	assert_null(kept_env(input, "FLEET_DEADMAN"));
+	cJSON_Delete(input);
+	drv_instance_clear(&in);
+	template_free(t);
+
+	/* No args: the image's own command is unknown, so no wrapper. */
+	t = tmpl(tmpl_ws);
+	t->deadman_timeout = 60;
+	memset(&err, 0, sizeof err);
+	assert_int_equal(driver_runpod.offers(&ctx, t, &o, &n, &err), -1);
+	assert_int_equal(err.kind, DRV_ERR_INVALID);
+	assert_non_null(strstr(err.message, "no args"));
+	memset(&req, 0, sizeof req);
+	req.tmpl = t;
+	req.name = "fleet-dm-3";
+	memset(&err, 0, sizeof err);
+	assert_int_equal(driver_runpod.create(&ctx, &req, &in, &err), -1);
+	assert_int_equal(err.kind, DRV_ERR_INVALID);
+	template_free(t);
+}
+
 /* ---- canned answers, no server ---- */
 
 static cJSON *
@@ -916,6 +1008,7 @@ main(void)
 		T(test_transient_and_rate_limit),
 		T(test_not_found_modes),
 		T(test_invalid),
+		T(test_deadman),
 	};
 	const struct CMUnitTest canned[] = {
 		cmocka_unit_test(test_canned_errors),

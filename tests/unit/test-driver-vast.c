@@ -593,6 +593,83 @@ test_create_request(void **state __unused)
 	assert_int_equal(err.kind, DRV_ERR_INVALID);
 }
 
+/* The create body the fake kept for instance id. */
+static cJSON *
+kept_body(const char *id)
+{
+	char	*path = xprintf("/vast/_fake/input?id=%s", id);
+	cJSON	*j = fc_call("GET", path, NULL);
+
+	free(path);
+	return (j);
+}
+
+/*
+ * deadman_timeout: runtype ssh, the watcher in FLEET_DEADMAN, started by
+ * onstart before the args; refused without args or with runtype args.
+ */
+static void
+test_deadman(void **state __unused)
+{
+	struct ttmpl		 tt;
+	struct drv_ctx		 c;
+	struct drv_error	 err;
+	struct drv_offer	*o;
+	size_t			 n;
+	cJSON			*body, *env;
+	char			*id, *want;
+
+	ctx_init(&c, KEY);
+	tmpl_make(&tt, 1, 24, "RTX 4090", NULL);
+	tt.t.deadman_timeout = 120;
+	id = create_on(&c, &tt, "5001", "fleet-dm-1", &err);
+	if (id == NULL)
+		fail_msg("create: %s", err.message);
+	body = kept_body(id);
+	assert_string_equal(js(body, "runtype"), "ssh_direc ssh_proxy");
+	assert_string_equal(js(body, "onstart"), "nohup sh -c "
+	    "\"$FLEET_DEADMAN\" >/dev/null 2>&1 & nohup '--port' '8080' "
+	    ">/var/log/fleet-app.log 2>&1 &");
+	env = cJSON_GetObjectItem(body, "env");
+	assert_string_equal(js(env, "-p 22:22"), "1");
+	assert_non_null(strstr(js(env, "FLEET_DEADMAN"),
+	    "H=/tmp/fleet-heartbeat-fleet-dm-1;"));
+	assert_non_null(strstr(js(env, "FLEET_DEADMAN"), "CONTAINER_API_KEY"));
+	want = xprintf("U='%s';", base_url);
+	assert_non_null(strstr(js(env, "FLEET_DEADMAN"), want));
+	assert_null(strstr(js(env, "FLEET_DEADMAN"), KEY));
+	free(want);
+	cJSON_Delete(body);
+	free(id);
+
+	/* Off: runtype args as always, no watcher. */
+	tt.t.deadman_timeout = 0;
+	id = create_on(&c, &tt, "5006", "fleet-dm-2", &err);
+	if (id == NULL)
+		fail_msg("create: %s", err.message);
+	body = kept_body(id);
+	assert_string_equal(js(body, "runtype"), "args");
+	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(body, "env"),
+	    "FLEET_DEADMAN"));
+	cJSON_Delete(body);
+	free(id);
+
+	/* The watcher needs runtype ssh and a command to run. */
+	tt.t.deadman_timeout = 120;
+	setenv("FLEET_VAST_RUNTYPE", "args", 1);
+	assert_null(create_on(&c, &tt, "5009", "fleet-dm-3", &err));
+	assert_int_equal(err.kind, DRV_ERR_INVALID);
+	assert_non_null(strstr(err.message, "FLEET_VAST_RUNTYPE is args"));
+	unsetenv("FLEET_VAST_RUNTYPE");
+	tt.t.nargs = 0;
+	memset(&err, 0, sizeof err);
+	assert_int_equal(driver_vast.offers(&c, &tt.t, &o, &n, &err), -1);
+	assert_int_equal(err.kind, DRV_ERR_INVALID);
+	assert_non_null(strstr(err.message, "no args"));
+	assert_null(create_on(&c, &tt, "5009", "fleet-dm-4", &err));
+	assert_int_equal(err.kind, DRV_ERR_INVALID);
+}
+
 static void
 test_list_labels_and_pages(void **state __unused)
 {
@@ -1138,6 +1215,7 @@ main(void)
 		    test_setup),
 		cmocka_unit_test_setup(test_lifecycle, test_setup),
 		cmocka_unit_test_setup(test_create_request, test_setup),
+		cmocka_unit_test_setup(test_deadman, test_setup),
 		cmocka_unit_test_setup(test_list_labels_and_pages, test_setup),
 		cmocka_unit_test_setup(test_offer_taken, test_setup),
 		cmocka_unit_test_setup(test_auth, test_setup),
