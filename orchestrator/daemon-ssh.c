@@ -1,14 +1,21 @@
 /*
  * daemon-ssh.c: the daemon's SSH sessions, one per instance that needs
  * one: a tunnelled upstream (the proxy connects to a local listener the
- * session carries to the instance), GPU samples for the idle watchdog.
+ * session carries to the instance), GPU samples for the idle watchdog,
+ * and the dead-man switch's heartbeat (a file touched on the instance;
+ * for the local provider, on this machine, no session needed).
  *
  * Sessions follow state on every refresh (mark and sweep): an instance
  * that went away, or whose ssh endpoint moved, loses its session.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
@@ -16,6 +23,8 @@
 #include "fleet.h"
 #include "config.h"
 #include "daemon.h"
+#include "deadman.h"
+#include "driver.h"
 #include "ssh.h"
 #include "state.h"
 
@@ -29,7 +38,12 @@ struct dssh {
 	int64_t		 instance_id;
 	char		*where;		/* user@host:port it was made for */
 	char		*name;		/* deployment */
-	struct ssh_link	*link;
+	char		*label;		/* the instance's fleet label */
+	struct ssh_link	*link;		/* NULL until something needs it */
+	int64_t		 hb_every;	/* heartbeat period ms, 0 = none */
+	int64_t		 hb_next;
+	int		 hb_local;	/* touch here, not over ssh */
+	int		 hb_inflight;
 	int		 seen;
 	int		 sample;	/* wants GPU samples */
 	int		 sampling;	/* one in flight */
@@ -55,24 +69,27 @@ dssh_free(struct dssh *s)
 	ssh_link_free(s->link);
 	free(s->where);
 	free(s->name);
+	free(s->label);
 	free(s);
 }
 
-/* The instance's session, made (or re-made if its endpoint moved). */
+/* The instance's entry; with a session when need_link (re-made if moved). */
 static struct dssh *
 dssh_get(struct daemon *d, const char *name, const struct st_instance *in,
-    char **cause)
+    int need_link, char **cause)
 {
 	struct ssh_target	 t;
 	struct dssh		*s, **sp;
-	char			*where;
+	char			*where = NULL;
 
-	if (ssh_target_init(&t, d->ctx->conf, d->ctx->state_dir, in->provider,
-	    in, cause) == -1)
-		return (NULL);
-	where = xprintf("%s@%s:%d", t.user, t.host, t.port);
-	if ((s = dssh_find(d, in->id)) != NULL && strcmp(s->where, where) !=
-	    0) {
+	if (need_link) {
+		if (ssh_target_init(&t, d->ctx->conf, d->ctx->state_dir,
+		    in->provider, in, cause) == -1)
+			return (NULL);
+		where = xprintf("%s@%s:%d", t.user, t.host, t.port);
+	}
+	if ((s = dssh_find(d, in->id)) != NULL && need_link &&
+	    s->link != NULL && strcmp(s->where, where) != 0) {
 		for (sp = &d->ssh; *sp != s; sp = &(*sp)->next)
 			;
 		*sp = s->next;
@@ -83,15 +100,20 @@ dssh_get(struct daemon *d, const char *name, const struct st_instance *in,
 		s = xcalloc(1, sizeof *s);
 		s->d = d;
 		s->instance_id = in->id;
-		s->where = where;
-		where = NULL;
 		s->name = xstrdup(name);
-		s->link = ssh_link_create(d->base, &t, name);
+		s->label = xstrdup(in->label != NULL ? in->label : "");
 		s->next = d->ssh;
 		d->ssh = s;
 	}
+	if (need_link && s->link == NULL) {
+		free(s->where);
+		s->where = where;
+		where = NULL;
+		s->link = ssh_link_create(d->base, &t, name);
+	}
+	if (need_link)
+		ssh_target_clear(&t);
 	free(where);
-	ssh_target_clear(&t);
 	s->seen = 1;
 	return (s);
 }
@@ -104,6 +126,7 @@ daemon_ssh_mark(struct daemon *d)
 	for (s = d->ssh; s != NULL; s = s->next) {
 		s->seen = 0;
 		s->sample = 0;
+		s->hb_every = 0;
 	}
 }
 
@@ -113,13 +136,14 @@ daemon_ssh_sweep(struct daemon *d)
 	struct dssh	*s, **sp = &d->ssh;
 
 	while ((s = *sp) != NULL) {
-		if (s->seen || s->sampling) {
+		if (s->seen || s->sampling || s->hb_inflight) {
 			/* One in flight keeps it until its callback ran. */
 			sp = &s->next;
 			continue;
 		}
-		log_info("ssh %s: session closed (instance %lld gone)",
-		    s->name, (long long)s->instance_id);
+		if (s->link != NULL)
+			log_info("ssh %s: session closed (instance %lld "
+			    "gone)", s->name, (long long)s->instance_id);
 		*sp = s->next;
 		dssh_free(s);
 	}
@@ -148,7 +172,7 @@ daemon_ssh_route(struct daemon *d, const char *name,
 		return (NULL);
 	}
 	if (in->ssh_host == NULL ||
-	    (s = dssh_get(d, name, in, &cause)) == NULL) {
+	    (s = dssh_get(d, name, in, 1, &cause)) == NULL) {
 		if (cause != NULL)
 			log_debug("%s: %s", name, cause);
 		free(cause);
@@ -172,6 +196,89 @@ daemon_ssh_route(struct daemon *d, const char *name,
 	free(scheme);
 	free(host);
 	return (out);
+}
+
+/*
+ * The instance's template arms a dead-man switch: keep its heartbeat
+ * file fresh, over the session (or here, for instances on this machine).
+ */
+void
+daemon_ssh_heartbeat(struct daemon *d, const char *name,
+    const struct st_instance *in, int64_t deadman)
+{
+	const struct fleet_driver	*drv = driver_find(in->provider);
+	struct dssh			*s;
+	char				*cause = NULL;
+	int				 local;
+
+	if (deadman <= 0 || in->label == NULL ||
+	    (in->state != INST_RUNNING && in->state != INST_BOOTING &&
+	    in->state != INST_PENDING))
+		return;
+	local = drv != NULL && (drv->flags & DRV_LOCAL);
+	if (!local && in->ssh_host == NULL)
+		return;		/* not reachable yet: its watcher waits */
+	if ((s = dssh_get(d, name, in, !local, &cause)) == NULL) {
+		log_debug("%s: heartbeat: %s", name, cause);
+		free(cause);
+		return;
+	}
+	s->hb_local = local;
+	s->hb_every = deadman_heartbeat_interval(deadman) * 1000;
+	if (s->hb_next == 0)
+		s->hb_next = now_mono_ms();
+}
+
+static void
+dssh_heartbeat_cb(int status, const char *out __unused, size_t len __unused,
+    void *arg)
+{
+	struct dssh	*s = arg;
+
+	s->hb_inflight = 0;
+	if (status != 0)
+		log_warn("%s: heartbeat failed (%s)", s->name, status == -1 ?
+		    "no session" : "touch failed");
+}
+
+/* Touch the heartbeat file on this machine (local instances). */
+static void
+dssh_heartbeat_local(struct dssh *s)
+{
+	char	*path;
+	int	 fd;
+
+	if ((path = deadman_heartbeat_path(s->label)) == NULL)
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1 || futimens(fd, NULL) == -1)
+		log_warn("%s: heartbeat %s: %s", s->name, path,
+		    strerror(errno));
+	if (fd != -1)
+		close(fd);
+	free(path);
+}
+
+static void
+dssh_heartbeat_due(struct dssh *s, int64_t now)
+{
+	char	*cmd;
+
+	if (s->hb_every <= 0 || s->hb_inflight || now < s->hb_next)
+		return;
+	if (s->hb_local) {
+		s->hb_next = now + s->hb_every;
+		dssh_heartbeat_local(s);
+		return;
+	}
+	if (s->link == NULL || !ssh_link_ready(s->link) ||
+	    (cmd = deadman_heartbeat_command(s->label)) == NULL)
+		return;
+	s->hb_next = now + s->hb_every;
+	s->hb_inflight = 1;
+	ssh_link_exec(s->link, cmd, 256, s->hb_every > 10000 ? s->hb_every :
+	    10000, dssh_heartbeat_cb, s);
+	free(cmd);
 }
 
 /* "forward" {instance}: the local URL of its tunnel, for health probes. */
@@ -249,7 +356,8 @@ dssh_tick_cb(evutil_socket_t fd __unused, short ev __unused, void *arg)
 	int64_t		 every = d->ctx->conf->ssh.gpu_sample_interval * 1000;
 
 	for (s = d->ssh; s != NULL; s = s->next) {
-		if (!s->sample || s->sampling || every <= 0 ||
+		dssh_heartbeat_due(s, now);
+		if (s->link == NULL || !s->sample || s->sampling || every <= 0 ||
 		    now < s->next_sample || !ssh_link_ready(s->link))
 			continue;
 		s->sampling = 1;
@@ -292,6 +400,8 @@ daemon_ssh_status(struct daemon *d, cJSON *arr)
 	int		 ch;
 
 	for (s = d->ssh; s != NULL; s = s->next) {
+		if (s->link == NULL)
+			continue;
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "deployment", s->name);
 		cJSON_AddStringToObject(o, "where", s->where);

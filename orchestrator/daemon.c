@@ -89,6 +89,7 @@ daemon_route_template(struct daemon *d, const char *tmpl,
 	r->wake = t->wake_on_request;
 	r->idle_gpu_percent = t->idle_gpu_percent;
 	r->gpu_count = t->gpu.count;
+	r->deadman = t->deadman_timeout;
 	template_free(t);
 }
 
@@ -130,6 +131,8 @@ daemon_load_routes(struct daemon *d, struct daemon_route **out, size_t *n)
 		r->upstream = has ? daemon_ssh_route(d, r->name, &in,
 		    r->idle_gpu_percent > 0 && r->gpu_count > 0 &&
 		    d->ctx->conf->ssh.gpu_sample_interval > 0) : NULL;
+		if (has)
+			daemon_ssh_heartbeat(d, r->name, &in, r->deadman);
 		if (has && in.upstream != NULL && r->upstream == NULL &&
 		    r->rstate == ROUTE_READY)
 			r->rstate = ROUTE_HOLD;	/* tunnel not there yet */

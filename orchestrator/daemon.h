@@ -24,6 +24,7 @@ struct daemon_route {
 	int		 wake;
 	int		 idle_gpu_percent;	/* from the template */
 	int		 gpu_count;
+	int64_t		 deadman;	/* template's deadman_timeout */
 	double		 price;
 };
 
@@ -95,6 +96,8 @@ char	*daemon_ssh_route(struct daemon *, const char *name,
 	    const struct st_instance *, int sample);
 int	 daemon_ssh_forward(struct daemon *, int64_t instance_id,
 	    struct cJSON *reply, char **cause);
+void	 daemon_ssh_heartbeat(struct daemon *, const char *name,
+	    const struct st_instance *, int64_t deadman);
 void	 daemon_ssh_status(struct daemon *, struct cJSON *arr);
 
 /* watchdog.c: idle kill, lifetime, budget breaker. */

@@ -234,6 +234,24 @@ rc_recreate_add(struct rc_pass *p, const char *name)
 	p->recreate[p->nrecreate++] = xstrdup(name);
 }
 
+/* Does the deployment's template arm a dead-man switch? */
+static int
+rc_deadman(struct rc_pass *p, const struct st_deployment *dep)
+{
+	struct fleet_template	*t;
+	char			*cause = NULL;
+	int			 armed;
+
+	if ((t = template_find(p->ctx->conf, dep->template_name,
+	    &cause)) == NULL) {
+		free(cause);
+		return (0);
+	}
+	armed = t->deadman_timeout > 0;
+	template_free(t);
+	return (armed);
+}
+
 /*
  * The instance is gone at its provider (not listed and get says not
  * found, or listed as terminated/failed): record it, and queue a
@@ -283,6 +301,28 @@ rc_gone(struct rc_pass *p, const struct st_deployment *dep,
 	p->rep->changed = 1;
 	state_event(p->ctx->st, dep->name, "vanished", "%s %s %s", in->provider,
 	    rc_name(in), why);
+	if (up && rc_deadman(p, dep)) {
+		/*
+		 * Its dead-man switch most likely ended it while no daemon
+		 * was heard: bringing it back unasked would rent again
+		 * exactly when nobody watches. The user says when.
+		 */
+		if (state_deployment_set_desired(p->ctx->st, dep->id, "down",
+		    &cause) != 0) {
+			rc_action(rep, 1, "state-error", dep->name,
+			    in->provider, rc_name(in), "%s", cause);
+			free(cause);
+			return;
+		}
+		state_event(p->ctx->st, dep->name, "deadman", "not re-created: "
+		    "its template has deadman_timeout and the instance ended; "
+		    "`fleet up %s` brings it back", dep->name);
+		rc_action(rep, 0, "vanished", dep->name, in->provider,
+		    rc_name(in), "%s; not re-created (deadman_timeout: it may "
+		    "have ended itself); fleet up %s brings it back", why,
+		    dep->name);
+		return;
+	}
 	rc_action(rep, 0, "vanished", dep->name, in->provider, rc_name(in),
 	    "%s%s", why, up ? "; re-creating" : "");
 	if (up)

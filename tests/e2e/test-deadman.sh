@@ -32,21 +32,6 @@ label_of() {
 	    sed -n 's/^FLEET_LABEL=//p'
 }
 
-# The daemon's part, until its SSH link sends heartbeats: every 0.2 s,
-# run what deadman_heartbeat_command() gives for each of our local
-# instances. Runs while $T/beat exists, two minutes at most.
-beat_local() {
-	n=0
-	while [ -f "$T/beat" ] && [ $n -lt 600 ]; do
-		for p in $(local_procs); do
-			l=$(label_of "$p")
-			[ -n "$l" ] && touch "$HB$l"
-		done
-		sleep 0.2
-		n=$((n + 1))
-	done
-}
-
 alive() { kill -0 "$1" 2>/dev/null; }
 dead() { ! kill -0 "$1" 2>/dev/null; }
 
@@ -63,9 +48,8 @@ local:
   command: "{fleet} echo-server --port {port}"
 YAML
 
-touch "$T/beat"
-beat_local &
-E2E_PIDS="$E2E_PIDS $!"
+# The heartbeat comes from the daemon `fleet up` starts: it touches the
+# file here (the instance is on this machine) every deadman_timeout / 4.
 check_exit "local: up with deadman_timeout exits 0" 0 \
     "$FLEET" up dmlocal --name dml-$TAG --provider local
 pid=$(cat "$FLEET_STATE_DIR"/local/fleet-dml-$TAG-*.pid 2>/dev/null |
@@ -89,17 +73,23 @@ check "local: a watcher runs beside it, in its process group" in_group
 # Twice the timeout with heartbeats: still there.
 i=0
 while [ $i -lt 6 ] && alive "$pid"; do sleep 1; i=$((i + 1)); done
-check "local: with heartbeats it outlives deadman_timeout" alive "$pid"
+check "local: with the daemon's heartbeats it outlives deadman_timeout" alive "$pid"
+check "local: the daemon touched its heartbeat file" test -f "$HB$label"
 check "local: it still answers" curl -fsS --max-time 5 \
     "$("$FLEET" url --upstream dml-$TAG)/health"
-rm -f "$T/beat"
-check "local: heartbeats stop -> the instance ends itself" wait_for 20 \
+# The daemon dies without a word (no drain, no terminate): the switch.
+kill -9 "$(cat "$FLEET_STATE_DIR/daemon.pid")" 2>/dev/null
+check "local: daemon killed -> the instance ends itself" wait_for 20 \
     dead "$pid"
 check "local: its watcher went with it" wait_for 10 no_watcher
 check "local: the watcher logged why" \
     grep -q "no heartbeat for 3s" "$DMLOG$label.log"
 check "local: and what it did" \
     grep -q "ending the process group of $pid" "$DMLOG$label.log"
+"$FLEET" reconcile --once >"$T/out" 2>&1
+out_has "local: reconcile sees it vanished and does not re-create it" "not re-created (deadman_timeout"
+check "local: the deployment is marked down, with a deadman event" sh -c "'$FLEET' status dml-$TAG | grep -q 'deadman'"
+check "local: nothing runs for it" sh -c "[ -z \"\$(ls '$FLEET_STATE_DIR'/local/fleet-dml-$TAG-*.pid 2>/dev/null)\" ] || ! kill -0 \$(cut -d' ' -f1 '$FLEET_STATE_DIR'/local/fleet-dml-$TAG-*.pid) 2>/dev/null"
 check_exit "local: down afterwards exits 0" 0 "$FLEET" down dml-$TAG
 
 # Without deadman_timeout nothing changes: no watcher, no variable.
