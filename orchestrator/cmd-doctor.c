@@ -1,4 +1,5 @@
 /* cmd-doctor.c: `fleet doctor`: config, state, keys, provider reachability. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +120,31 @@ doctor_providers(struct doctor *d, struct cmd_ctx *ctx, int offline)
 	}
 }
 
+/* Can fleet log in to instances: a readable key, or an agent? */
+static void
+doctor_ssh(struct doctor *d, struct cmd_ctx *ctx)
+{
+	const char	*key = ctx->conf->ssh.key, *home = getenv("HOME");
+	char		*path;
+
+	if (key != NULL) {
+		path = strncmp(key, "~/", 2) == 0 && home != NULL ?
+		    xprintf("%s/%s", home, key + 2) : xstrdup(key);
+		if (access(path, R_OK) == 0)
+			doctor_report(d, "ssh", "ok", "key %s", path);
+		else
+			doctor_report(d, "ssh", "fail", "ssh.key %s: %s", path,
+			    strerror(errno));
+		free(path);
+	} else if (getenv("SSH_AUTH_SOCK") != NULL)
+		doctor_report(d, "ssh", "ok", "no ssh.key: ssh-agent at %s",
+		    getenv("SSH_AUTH_SOCK"));
+	else
+		doctor_report(d, "ssh", "warn", "no ssh.key and no ssh-agent: "
+		    "fleet ssh, tunnels, GPU samples and dead-man heartbeats "
+		    "use ~/.ssh/id_ed25519 (or id_ecdsa, id_rsa) if present");
+}
+
 static int
 cmd_doctor_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
@@ -168,6 +194,7 @@ cmd_doctor_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		doctor_report(&d, "state", "ok", "%s (schema %d)",
 		    state_path(ctx->st), state_schema_version(ctx->st));
 	doctor_providers(&d, ctx, offline);
+	doctor_ssh(&d, ctx);
 	if (control_alive(ctx->state_dir))
 		doctor_report(&d, "daemon", "ok", "answering on %s/%s",
 		    ctx->state_dir, CONTROL_SOCKET);

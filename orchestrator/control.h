@@ -25,6 +25,11 @@
  *   keys     {"keys": {"ENV_NAME": "value", ...}} -> accepted: how many
  *               were set; only names some provider's api_key_env uses are
  *               taken, into the daemon's environment for its jobs
+ *   forward  {"instance": ID} -> url: "SCHEME://127.0.0.1:PORT", the
+ *               local end of the instance's ssh tunnel (its upstream is
+ *               SCHEME+ssh://...), made on demand; for health probes
+ *   status also carries ssh: [{deployment, where, ready, error,
+ *               tunnel_channels, tunnel_bytes_in, tunnel_bytes_out}]
  */
 #define CONTROL_VERSION		1
 #define CONTROL_SOCKET		"control.sock"

@@ -33,6 +33,8 @@ label_of() {
 }
 
 alive() { kill -0 "$1" 2>/dev/null; }
+# The daemon dies without a word (no drain, no terminate): heartbeats stop.
+kill_daemon() { kill -9 "$(cat "$FLEET_STATE_DIR/daemon.pid" 2>/dev/null)" 2>/dev/null; }
 dead() { ! kill -0 "$1" 2>/dev/null; }
 
 # --- local: the watcher shares the workload's process group ---------------
@@ -78,7 +80,7 @@ check "local: the daemon touched its heartbeat file" test -f "$HB$label"
 check "local: it still answers" curl -fsS --max-time 5 \
     "$("$FLEET" url --upstream dml-$TAG)/health"
 # The daemon dies without a word (no drain, no terminate): the switch.
-kill -9 "$(cat "$FLEET_STATE_DIR/daemon.pid")" 2>/dev/null
+kill_daemon
 check "local: daemon killed -> the instance ends itself" wait_for 20 \
     dead "$pid"
 check "local: its watcher went with it" wait_for 10 no_watcher
@@ -124,7 +126,24 @@ check_exit "lambda: offers skips it" 1 \
 out_has "lambda: offers says why" "lambda: skipped: no dead-man switch on lambda"
 
 # --- runpod: the pod ends itself with its own key -------------------------
-start_fakecloud --boot-delay-ms 200
+# The pod's sshd is a real one on loopback: the daemon sends the
+# heartbeat over its ssh session, and the watcher (run here, as the pod
+# would) sees the file it touches.
+start_sshd || fail "sshd starts for the heartbeat over ssh"
+start_fakecloud --boot-delay-ms 200 --ssh-port "$SSHD_PORT"
+cat >> "$FLEET_CONFIG" <<YAML
+ssh:
+  key: $SSHD_KEY
+  keepalive: 1s
+providers:
+  runpod:
+    ssh_user: $SSHD_USER
+  vast:
+    ssh_user: $SSHD_USER
+YAML
+# A daemon reads its config when it starts: the next fleet up starts one
+# that has the ssh settings.
+"$FLEET" daemon stop >/dev/null 2>&1
 KEY=rp_dm_Kq4xT9wE
 export RUNPOD_API_KEY=$KEY
 export FLEET_RUNPOD_URL=$F/runpod/graphql
@@ -180,15 +199,12 @@ RUNPOD_POD_ID=$id RUNPOD_API_KEY=pod-key-$id \
     sh -c "$(cat "$T/watcher.runpod")" >/dev/null 2>&1 &
 wpid=$!
 E2E_PIDS="$E2E_PIDS $wpid"
-i=0
-while [ $i -lt 30 ]; do	# 6 s of heartbeats: twice the timeout
-	touch "$HB$label"
-	sleep 0.2
-	i=$((i + 1))
-done
-check "runpod: with heartbeats the pod stays" fake_is dmr-$TAG running
+sleep 7	# twice the timeout, with the daemon's heartbeats over ssh
+check "runpod: with the daemon's heartbeats over ssh the pod stays" fake_is dmr-$TAG running
+check "runpod: the heartbeat file was touched through sshd" test -f "$HB$label"
 check "runpod: and the watcher keeps watching" alive "$wpid"
-check "runpod: heartbeats stop -> the pod is terminated" wait_for 20 \
+kill_daemon
+check "runpod: daemon killed -> the pod is terminated" wait_for 20 \
     fake_is dmr-$TAG terminated
 # Requests whose query is podTerminate (the create's body holds the
 # watcher, which names it too).
@@ -212,6 +228,7 @@ check_exit "runpod: down afterwards exits 0" 0 "$FLEET" down dmr-$TAG
 $C -d '{"pod_key_terminate":false}' "$F/runpod/_fake" >/dev/null
 check_exit "runpod: a second up exits 0" 0 \
     "$FLEET" up dmgpu --name dms-$TAG --provider runpod
+kill_daemon
 id=$(fake_of dms-$TAG id)
 label=$(fake_of dms-$TAG label)
 watcher_of runpod "pod=$id"
@@ -235,6 +252,7 @@ if command -v wget >/dev/null 2>&1; then
 	done
 	check_exit "runpod/wget: up exits 0" 0 \
 	    "$FLEET" up dmgpu --name dmx-$TAG --provider runpod
+	kill_daemon
 	id=$(fake_of dmx-$TAG id)
 	label=$(fake_of dmx-$TAG label)
 	watcher_of runpod "pod=$id"
@@ -278,14 +296,10 @@ CONTAINER_ID=$id CONTAINER_API_KEY=container-key-$id \
     sh -c "$(cat "$T/watcher.vast")" >/dev/null 2>&1 &
 wpid=$!
 E2E_PIDS="$E2E_PIDS $wpid"
-i=0
-while [ $i -lt 30 ]; do
-	touch "$HB$label"
-	sleep 0.2
-	i=$((i + 1))
-done
-check "vast: with heartbeats the instance stays" fake_is dmv-$TAG running
-check "vast: heartbeats stop -> the instance is destroyed" wait_for 20 \
+sleep 7	# twice the timeout, with the daemon's heartbeats over ssh
+check "vast: with the daemon's heartbeats over ssh the instance stays" fake_is dmv-$TAG running
+kill_daemon
+check "vast: daemon killed -> the instance is destroyed" wait_for 20 \
     fake_is dmv-$TAG terminated
 own_delete() {
 	reqs /vast/api/v0/instances/$id/ | grep '"method":"DELETE"' |
@@ -306,6 +320,7 @@ check_exit "vast: down afterwards exits 0" 0 "$FLEET" down dmv-$TAG
 $C -d '{"container_key_destroy":false}' "$F/vast/_fake/config" >/dev/null
 check_exit "vast: a second up exits 0" 0 \
     "$FLEET" up dmgpu --name dmw-$TAG --provider vast
+kill_daemon
 id=$(fake_of dmw-$TAG id)
 label=$(fake_of dmw-$TAG label)
 watcher_of vast "id=$id"
