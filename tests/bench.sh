@@ -66,3 +66,6 @@ echo "fleet down x$N: $(( (e - s) / N / 1000000 ))ms each"
 
 # The stable endpoint under load: fleet vs direct vs nginx (wrk).
 sh tests/bench-proxy.sh "$BUILD"
+
+# An ssh tunnel as the upstream vs the same service direct and ssh -L.
+sh tests/bench-tunnel.sh "$BUILD"
