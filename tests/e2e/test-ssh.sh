@@ -55,6 +55,18 @@ check "fleet ssh -- echo hi prints hi" sh -c "[ \"\$('$FLEET' ssh box -- echo hi
 check_exit "fleet ssh returns the command's exit status" 7 "$FLEET" ssh box -- exit 7
 check "stdin goes to the command" sh -c "[ \"\$(echo piped | '$FLEET' ssh box -- cat)\" = piped ]"
 check "stderr stays stderr" sh -c "[ \"\$('$FLEET' ssh box -- 'echo oops >&2' 2>&1 >/dev/null)\" = oops ]"
+# An interactive shell: script(1) gives fleet a terminal, so it asks for
+# a pty (the remote tty is a /dev/pts) and restores the terminal after.
+if command -v script >/dev/null 2>&1; then
+	( sleep 2; printf 'tty; exit 3\n' ) | script -qefc "'$FLEET' ssh box" "$T/pty.out" >/dev/null 2>&1
+	rc=$?
+	check "interactive: a shell on a pty (remote tty is /dev/pts)" grep -q '/dev/pts/' "$T/pty.out"
+	check "interactive: the shell's exit status comes back" [ "$rc" -eq 3 ]
+	( sleep 2; printf 'tty; exit 0\n' ) | script -qefc "'$FLEET' ssh -T box" "$T/nopty.out" >/dev/null 2>&1
+	check "-T: a shell without a pty even on a terminal" grep -q 'not a tty' "$T/nopty.out"
+else
+	echo "SKIP: interactive pty (no script(1))"
+fi
 printf 'one\ntwo\nthree\n' > "$T/app.log"
 check "fleet logs -n 2 shows the last two lines" sh -c "[ \"\$('$FLEET' logs -n 2 box | tr '\n' ' ')\" = 'two three ' ]"
 "$FLEET" logs -f box > "$T/follow.out" 2>&1 & FOLLOW=$!
