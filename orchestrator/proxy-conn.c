@@ -48,6 +48,52 @@ conn_room(struct bufferevent *bev)
 	return (n >= PROXY_OUT_HIGH ? 0 : PROXY_OUT_HIGH - n);
 }
 
+/*
+ * Write what a callback queued before returning to the loop. Left to the
+ * bufferevent, every response costs two epoll_ctl calls (EV_WRITE added
+ * when bytes are queued, removed once they are out) and one more pass of
+ * the loop. So a plain socket keeps EV_WRITE disabled while its output
+ * is empty; the bufferevent writes only what the socket would not take
+ * at once (and reports errors), then conn_io_drained hands back. Its
+ * output is frozen at the front against other drains: thawed for this.
+ */
+static void
+conn_io_flush(struct bufferevent *bev)
+{
+	struct evbuffer	*out = bufferevent_get_output(bev);
+	size_t		 n = evbuffer_get_length(out);
+
+	if (n == 0 || (bufferevent_get_enabled(bev) & EV_WRITE))
+		return;
+	/* At the high mark a producer may wait for the write callback. */
+	if (n < PROXY_OUT_HIGH) {
+		evbuffer_unfreeze(out, 1);
+		evbuffer_write(out, bufferevent_getfd(bev));
+		evbuffer_freeze(out, 1);
+	}
+	if (evbuffer_get_length(out) != 0)
+		bufferevent_enable(bev, EV_WRITE);
+}
+
+/* The bufferevent wrote everything: write at once again from now on. */
+static void
+conn_io_drained(struct bufferevent *bev)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
+}
+
+/* Both sides, at the end of a callback. */
+static void
+conn_flush(struct proxy_conn *conn)
+{
+	if (conn->dead)
+		return;
+	conn_io_flush(conn->bev);
+	if (conn->up != NULL)
+		conn_io_flush(conn->up->bev);
+}
+
 static void
 conn_activity(struct proxy_conn *conn, size_t in, size_t out)
 {
@@ -169,19 +215,28 @@ static void
 up_read_cb(struct bufferevent *bev __unused, void *arg)
 {
 	struct proxy_up	*up = arg;
+	struct proxy_conn *conn = up->conn;
 
-	if (up->conn != NULL)
-		conn_up_process(up->conn);
+	if (conn != NULL) {
+		conn_up_process(conn);
+		conn_flush(conn);
+	}
 }
 
 /* Room again upstream: move more of the client's bytes. */
 static void
-up_write_cb(struct bufferevent *bev __unused, void *arg)
+up_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct proxy_up	*up = arg;
+	struct proxy_conn *conn = up->conn;
 
-	if (up->conn != NULL)
-		proxy_conn_process(up->conn);
+	if (conn == NULL)
+		return;
+	/* Connecting uses EV_WRITE, and TLS does its own writing. */
+	if (up->connected && !up->tls)
+		conn_io_drained(bev);
+	proxy_conn_process(conn);
+	conn_flush(conn);
 }
 
 /* Why an upstream failed, for the one log line. */
@@ -203,6 +258,7 @@ static void
 up_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct proxy_up		*up = arg;
+	struct proxy_conn	*conn;
 	char			 why[256];
 
 	if (up->conn == NULL)
@@ -219,7 +275,9 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	up->eof = 1;
 	bufferevent_disable(up->bev, EV_READ);
-	conn_up_process(up->conn);
+	conn = up->conn;
+	conn_up_process(conn);
+	conn_flush(conn);
 }
 
 /* Host header value for the upstream: host[:port], brackets for IPv6. */
@@ -733,8 +791,10 @@ conn_read_cb(struct bufferevent *bev __unused, void *arg)
 {
 	struct proxy_conn	*conn = arg;
 
-	if (!conn->dead)
+	if (!conn->dead) {
 		proxy_conn_process(conn);
+		conn_flush(conn);
+	}
 }
 
 /* Output drained: finish a close, or resume the upstream side. */
@@ -760,8 +820,10 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_enable(bev, EV_READ);
 		return;
 	}
+	conn_io_drained(bev);
 	if (conn->up != NULL)
 		conn_up_process(conn);
+	conn_flush(conn);
 }
 
 static void
@@ -820,7 +882,7 @@ proxy_conn_accept(struct proxy_listener *l, int fd, const struct sockaddr *sa)
 	    conn_event_cb, conn);
 	bufferevent_setwatermark(conn->bev, EV_READ, 0, high);
 	bufferevent_setwatermark(conn->bev, EV_WRITE, PROXY_OUT_HIGH / 2, 0);
-	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(conn->bev, EV_READ);
 	if (l->rt != NULL) {
 		proxy_rt_bind(conn, l->rt);
 		conn->tcp = l->rt->tcp;
@@ -840,6 +902,7 @@ proxy_conn_release(struct proxy_conn *conn, int expired)
 	conn->hold_expired = expired;
 	bufferevent_enable(conn->bev, EV_READ);
 	proxy_conn_process(conn);
+	conn_flush(conn);
 }
 
 /* Timeouts, checked by the one sweep timer. */
@@ -883,6 +946,7 @@ conn_finish(struct proxy_conn *conn)
 	conn->last_mono = now_mono_ms();
 	bufferevent_disable(conn->bev, EV_READ);
 	bufferevent_setwatermark(conn->bev, EV_WRITE, 0, 0);
+	conn_io_flush(conn->bev);	/* what is left: the bufferevent's */
 	conn_write_cb(conn->bev, conn);
 }
 
