@@ -1,6 +1,7 @@
 /* proxy-conn.c: one client connection: heads, bodies, tunnels, upstreams. */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -21,6 +22,8 @@
 #include "proxy-int.h"
 
 #define PROXY_LINGER_MS	2000	/* reading after SHUT_WR, then close */
+#define PROXY_READ_CHUNK 4096	/* libevent's most per read */
+#define PROXY_FILL_MAX	(16 * 1024)	/* our top-up read */
 
 static void	conn_up_process(struct proxy_conn *);
 static void	conn_up_drop(struct proxy_conn *);
@@ -81,6 +84,49 @@ conn_io_drained(struct bufferevent *bev)
 {
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		bufferevent_disable(bev, EV_WRITE);
+}
+
+/*
+ * libevent reads at most 4 KiB per callback (EVBUFFER_MAX_READ), so a
+ * 4 KiB POST came in two reads and went on in two writes, both ways.
+ * With 4 KiB or more waiting the read was likely full (or input waits
+ * for room: then this read is early, not wasted): read the rest now, up
+ * to the high mark. Returns a socket error to report once the input is
+ * used, as libevent would on its next read, or 0.
+ */
+static int
+conn_io_fill(struct bufferevent *bev)
+{
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec	 v[2];
+	struct iovec		 iov[2];
+	size_t			 len = evbuffer_get_length(in), high, want, got;
+	ssize_t			 r;
+	int			 n, i, err = 0;
+
+	bufferevent_getwatermark(bev, EV_READ, NULL, &high);
+	if (len < PROXY_READ_CHUNK || len >= high)
+		return (0);
+	want = high - len < PROXY_FILL_MAX ? high - len : PROXY_FILL_MAX;
+	evbuffer_unfreeze(in, 0);
+	if ((n = evbuffer_reserve_space(in, want, v, 2)) > 0) {
+		for (i = 0; i < n; i++) {
+			iov[i].iov_base = v[i].iov_base;
+			iov[i].iov_len = v[i].iov_len;
+		}
+		if ((r = readv(bufferevent_getfd(bev), iov, n)) == -1 &&
+		    errno != EAGAIN && errno != EINTR)
+			err = errno;
+		got = r > 0 ? (size_t)r : 0;	/* EOF: libevent sees it next */
+		for (i = 0; i < n; i++) {
+			if (v[i].iov_len > got)
+				v[i].iov_len = got;
+			got -= v[i].iov_len;
+		}
+		evbuffer_commit_space(in, v, n);
+	}
+	evbuffer_freeze(in, 0);
+	return (err);
 }
 
 /* Both sides, at the end of a callback. */
@@ -211,15 +257,25 @@ conn_auth(struct proxy *px, const struct proxy_head *h)
 	return (ok);
 }
 
+static void	up_event_cb(struct bufferevent *, short, void *);
+
 static void
-up_read_cb(struct bufferevent *bev __unused, void *arg)
+up_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct proxy_up	*up = arg;
 	struct proxy_conn *conn = up->conn;
+	int		 err = 0;
 
-	if (conn != NULL) {
-		conn_up_process(conn);
-		conn_flush(conn);
+	if (conn == NULL)
+		return;
+	if (!up->tls)
+		err = conn_io_fill(bev);
+	conn_up_process(conn);
+	conn_flush(conn);
+	if (err != 0 && up->conn != NULL) {
+		bufferevent_disable(bev, EV_READ);
+		EVUTIL_SET_SOCKET_ERROR(err);
+		up_event_cb(bev, BEV_EVENT_READING | BEV_EVENT_ERROR, up);
 	}
 }
 
@@ -786,14 +842,23 @@ conn_up_process(struct proxy_conn *conn)
 		conn_up_gone(conn);
 }
 
+static void	conn_event_cb(struct bufferevent *, short, void *);
+
 static void
-conn_read_cb(struct bufferevent *bev __unused, void *arg)
+conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct proxy_conn	*conn = arg;
+	int			 err;
 
-	if (!conn->dead) {
-		proxy_conn_process(conn);
-		conn_flush(conn);
+	if (conn->dead)
+		return;
+	err = conn_io_fill(bev);
+	proxy_conn_process(conn);
+	conn_flush(conn);
+	if (err != 0 && !conn->dead) {
+		bufferevent_disable(bev, EV_READ);
+		EVUTIL_SET_SOCKET_ERROR(err);
+		conn_event_cb(bev, BEV_EVENT_READING | BEV_EVENT_ERROR, conn);
 	}
 }
 
