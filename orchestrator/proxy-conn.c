@@ -1,6 +1,7 @@
 /* proxy-conn.c: one client connection: heads, bodies, tunnels, upstreams. */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -21,6 +22,8 @@
 #include "proxy-int.h"
 
 #define PROXY_LINGER_MS	2000	/* reading after SHUT_WR, then close */
+#define PROXY_READ_CHUNK 4096	/* libevent's most per read */
+#define PROXY_FILL_MAX	(16 * 1024)	/* our top-up read */
 
 static void	conn_up_process(struct proxy_conn *);
 static void	conn_up_drop(struct proxy_conn *);
@@ -46,6 +49,95 @@ conn_room(struct bufferevent *bev)
 	size_t	 n = evbuffer_get_length(bufferevent_get_output(bev));
 
 	return (n >= PROXY_OUT_HIGH ? 0 : PROXY_OUT_HIGH - n);
+}
+
+/*
+ * Write what a callback queued before returning to the loop. Left to the
+ * bufferevent, every response costs two epoll_ctl calls (EV_WRITE added
+ * when bytes are queued, removed once they are out) and one more pass of
+ * the loop. So a plain socket keeps EV_WRITE disabled while its output
+ * is empty; the bufferevent writes only what the socket would not take
+ * at once (and reports errors), then conn_io_drained hands back. Its
+ * output is frozen at the front against other drains: thawed for this.
+ */
+static void
+conn_io_flush(struct bufferevent *bev)
+{
+	struct evbuffer	*out = bufferevent_get_output(bev);
+	size_t		 n = evbuffer_get_length(out);
+
+	if (n == 0 || (bufferevent_get_enabled(bev) & EV_WRITE))
+		return;
+	/* At the high mark a producer may wait for the write callback. */
+	if (n < PROXY_OUT_HIGH) {
+		evbuffer_unfreeze(out, 1);
+		evbuffer_write(out, bufferevent_getfd(bev));
+		evbuffer_freeze(out, 1);
+	}
+	if (evbuffer_get_length(out) != 0)
+		bufferevent_enable(bev, EV_WRITE);
+}
+
+/* The bufferevent wrote everything: write at once again from now on. */
+static void
+conn_io_drained(struct bufferevent *bev)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
+}
+
+/*
+ * libevent reads at most 4 KiB per callback (EVBUFFER_MAX_READ), so a
+ * 4 KiB POST came in two reads and went on in two writes, both ways.
+ * With 4 KiB or more waiting the read was likely full (or input waits
+ * for room: then this read is early, not wasted): read the rest now, up
+ * to the high mark. Returns a socket error to report once the input is
+ * used, as libevent would on its next read, or 0.
+ */
+static int
+conn_io_fill(struct bufferevent *bev)
+{
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec	 v[2];
+	struct iovec		 iov[2];
+	size_t			 len = evbuffer_get_length(in), high, want, got;
+	ssize_t			 r;
+	int			 n, i, err = 0;
+
+	bufferevent_getwatermark(bev, EV_READ, NULL, &high);
+	if (len < PROXY_READ_CHUNK || len >= high)
+		return (0);
+	want = high - len < PROXY_FILL_MAX ? high - len : PROXY_FILL_MAX;
+	evbuffer_unfreeze(in, 0);
+	if ((n = evbuffer_reserve_space(in, want, v, 2)) > 0) {
+		for (i = 0; i < n; i++) {
+			iov[i].iov_base = v[i].iov_base;
+			iov[i].iov_len = v[i].iov_len;
+		}
+		if ((r = readv(bufferevent_getfd(bev), iov, n)) == -1 &&
+		    errno != EAGAIN && errno != EINTR)
+			err = errno;
+		got = r > 0 ? (size_t)r : 0;	/* EOF: libevent sees it next */
+		for (i = 0; i < n; i++) {
+			if (v[i].iov_len > got)
+				v[i].iov_len = got;
+			got -= v[i].iov_len;
+		}
+		evbuffer_commit_space(in, v, n);
+	}
+	evbuffer_freeze(in, 0);
+	return (err);
+}
+
+/* Both sides, at the end of a callback. */
+static void
+conn_flush(struct proxy_conn *conn)
+{
+	if (conn->dead)
+		return;
+	conn_io_flush(conn->bev);
+	if (conn->up != NULL)
+		conn_io_flush(conn->up->bev);
 }
 
 static void
@@ -165,23 +257,42 @@ conn_auth(struct proxy *px, const struct proxy_head *h)
 	return (ok);
 }
 
+static void	up_event_cb(struct bufferevent *, short, void *);
+
 static void
-up_read_cb(struct bufferevent *bev __unused, void *arg)
+up_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct proxy_up	*up = arg;
+	struct proxy_conn *conn = up->conn;
+	int		 err = 0;
 
-	if (up->conn != NULL)
-		conn_up_process(up->conn);
+	if (conn == NULL)
+		return;
+	if (!up->tls)
+		err = conn_io_fill(bev);
+	conn_up_process(conn);
+	conn_flush(conn);
+	if (err != 0 && up->conn != NULL) {
+		bufferevent_disable(bev, EV_READ);
+		EVUTIL_SET_SOCKET_ERROR(err);
+		up_event_cb(bev, BEV_EVENT_READING | BEV_EVENT_ERROR, up);
+	}
 }
 
 /* Room again upstream: move more of the client's bytes. */
 static void
-up_write_cb(struct bufferevent *bev __unused, void *arg)
+up_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct proxy_up	*up = arg;
+	struct proxy_conn *conn = up->conn;
 
-	if (up->conn != NULL)
-		proxy_conn_process(up->conn);
+	if (conn == NULL)
+		return;
+	/* Connecting uses EV_WRITE, and TLS does its own writing. */
+	if (up->connected && !up->tls)
+		conn_io_drained(bev);
+	proxy_conn_process(conn);
+	conn_flush(conn);
 }
 
 /* Why an upstream failed, for the one log line. */
@@ -203,6 +314,7 @@ static void
 up_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct proxy_up		*up = arg;
+	struct proxy_conn	*conn;
 	char			 why[256];
 
 	if (up->conn == NULL)
@@ -219,7 +331,9 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	up->eof = 1;
 	bufferevent_disable(up->bev, EV_READ);
-	conn_up_process(up->conn);
+	conn = up->conn;
+	conn_up_process(conn);
+	conn_flush(conn);
 }
 
 /* Host header value for the upstream: host[:port], brackets for IPv6. */
@@ -728,13 +842,24 @@ conn_up_process(struct proxy_conn *conn)
 		conn_up_gone(conn);
 }
 
+static void	conn_event_cb(struct bufferevent *, short, void *);
+
 static void
-conn_read_cb(struct bufferevent *bev __unused, void *arg)
+conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct proxy_conn	*conn = arg;
+	int			 err;
 
-	if (!conn->dead)
-		proxy_conn_process(conn);
+	if (conn->dead)
+		return;
+	err = conn_io_fill(bev);
+	proxy_conn_process(conn);
+	conn_flush(conn);
+	if (err != 0 && !conn->dead) {
+		bufferevent_disable(bev, EV_READ);
+		EVUTIL_SET_SOCKET_ERROR(err);
+		conn_event_cb(bev, BEV_EVENT_READING | BEV_EVENT_ERROR, conn);
+	}
 }
 
 /* Output drained: finish a close, or resume the upstream side. */
@@ -760,8 +885,10 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_enable(bev, EV_READ);
 		return;
 	}
+	conn_io_drained(bev);
 	if (conn->up != NULL)
 		conn_up_process(conn);
+	conn_flush(conn);
 }
 
 static void
@@ -820,7 +947,7 @@ proxy_conn_accept(struct proxy_listener *l, int fd, const struct sockaddr *sa)
 	    conn_event_cb, conn);
 	bufferevent_setwatermark(conn->bev, EV_READ, 0, high);
 	bufferevent_setwatermark(conn->bev, EV_WRITE, PROXY_OUT_HIGH / 2, 0);
-	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(conn->bev, EV_READ);
 	if (l->rt != NULL) {
 		proxy_rt_bind(conn, l->rt);
 		conn->tcp = l->rt->tcp;
@@ -840,6 +967,7 @@ proxy_conn_release(struct proxy_conn *conn, int expired)
 	conn->hold_expired = expired;
 	bufferevent_enable(conn->bev, EV_READ);
 	proxy_conn_process(conn);
+	conn_flush(conn);
 }
 
 /* Timeouts, checked by the one sweep timer. */
@@ -883,6 +1011,7 @@ conn_finish(struct proxy_conn *conn)
 	conn->last_mono = now_mono_ms();
 	bufferevent_disable(conn->bev, EV_READ);
 	bufferevent_setwatermark(conn->bev, EV_WRITE, 0, 0);
+	conn_io_flush(conn->bev);	/* what is left: the bufferevent's */
 	conn_write_cb(conn->bev, conn);
 }
 
