@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +16,59 @@
 
 #include "fleet.h"
 
+/*
+ * Tests only: FLEET_TEST_CLOCK_FILE names a file holding a number of
+ * seconds added to every clock read, wall and boot alike, as a suspend of
+ * that length would. It is read again whenever its inode, size or mtime
+ * change (one stat per read, and none without the variable), so a test can
+ * put a running daemon through a sleep. Unreadable: the last value stays.
+ */
+static int64_t
+clock_skew(void)
+{
+	static const char	*path;
+	static int		 init;
+	static struct stat	 seen;
+	static int64_t		 skew;
+	struct stat		 sb;
+	char			 buf[32], *end;
+	long long		 v;
+	ssize_t			 n;
+	int			 fd;
+
+	if (!init) {
+		init = 1;
+		if ((path = getenv("FLEET_TEST_CLOCK_FILE")) != NULL &&
+		    *path == '\0')
+			path = NULL;
+	}
+	if (path == NULL || stat(path, &sb) != 0)
+		return (skew);
+	if (sb.st_ino == seen.st_ino && sb.st_dev == seen.st_dev &&
+	    sb.st_size == seen.st_size &&
+	    sb.st_mtim.tv_sec == seen.st_mtim.tv_sec &&
+	    sb.st_mtim.tv_nsec == seen.st_mtim.tv_nsec)
+		return (skew);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (skew);
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return (skew);
+	buf[n] = '\0';
+	errno = 0;
+	v = strtoll(buf, &end, 10);
+	if (errno != 0 || end == buf)
+		return (skew);
+	seen = sb;
+	skew = (int64_t)v;
+	return (skew);
+}
+
 int64_t
 now_wall(void)
 {
-	return ((int64_t)time(NULL));
+	return ((int64_t)time(NULL) + clock_skew());
 }
 
 /*
@@ -31,7 +81,8 @@ now_mono_ms(void)
 	struct timespec	ts;
 
 	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+	    clock_skew() * 1000);
 }
 
 /* Bind a TCP socket to addr:port; returns the fd or -1. */
