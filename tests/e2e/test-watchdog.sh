@@ -21,7 +21,8 @@ export FAKECLOUD_VAST_KEY=$KEY
 start_fakecloud --boot-delay-ms 200
 export FLEET_VAST_URL=$F/vast
 gone() { ! "$FLEET" ls | grep -q "^$1 "; }
-event() { "$FLEET" status "$1" | grep -q " $2 "; }
+# event NAME KIND: an event of that kind in the log (not the policy line).
+event() { "$FLEET" status "$1" | sed -n '/^events:/,$p' | grep -q " $2 "; }
 
 # --- idle kill, with activity keeping it alive first -----------------------
 check "up with a 4s idle timeout" "$FLEET" up w --name idle1 --idle 4s
