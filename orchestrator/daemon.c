@@ -603,6 +603,9 @@ daemon_lock(struct daemon *d, char **cause)
 		buf[strcspn(buf, "\n")] = '\0';
 		*cause = xprintf("a daemon is already running for %s (pid %s)",
 		    d->ctx->state_dir, buf);
+		/* Its pidfile: daemon_free() must not unlink it. */
+		close(d->pid_fd);
+		d->pid_fd = -1;
 		return (-1);
 	}
 	return (0);

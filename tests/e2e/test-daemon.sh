@@ -86,6 +86,7 @@ check "after kill -9, up starts a new daemon" "$FLEET" up slowweb
 check "the new daemon serves the URL" curl -fsS -m 20 "$("$FLEET" url slowweb)/health"
 check "a second daemon for the same state is refused" sh -c "! '$FLEET' daemon --foreground 2>&1 | grep -v 'already running' | grep -q ."
 check_exit "a second daemon exits non-zero" 1 "$FLEET" daemon --foreground
+check "the refused daemon leaves the running one's pidfile" sh -c "kill -0 \"\$(cat '$FLEET_STATE_DIR/daemon.pid')\""
 "$FLEET" down web >/dev/null 2>&1
 "$FLEET" down slowweb >/dev/null 2>&1
 "$FLEET" daemon stop >/dev/null 2>&1
