@@ -193,6 +193,7 @@ control_log(struct fc_req *req, int status)
 	e = cJSON_CreateObject();
 	cJSON_AddNumberToObject(e, "seq", ++seq);
 	cJSON_AddNumberToObject(e, "time", (double)fc_now());
+	cJSON_AddNumberToObject(e, "time_ms", (double)fc_now_wall_ms());
 	cJSON_AddStringToObject(e, "method", req->method);
 	cJSON_AddStringToObject(e, "path", req->path);
 	cJSON_AddStringToObject(e, "uri", req->uri);

@@ -45,8 +45,11 @@
  *	POST /_control/vanish {"id"}	kill the process, state "gone"
  *	POST /_control/config {"boot_delay_ms"}
  *	POST /_control/reset	forget rules, instances, the request log
- *	GET  /_control/instances	[{id, provider, state, pid, port, ...}]
- *	GET  /_control/requests[?prefix=/p]	recent requests, oldest first
+ *	GET  /_control/instances	[{id, provider, label, state, pid, port,
+ *				created_ms, updated_ms, ...}] (epoch ms; a
+ *				terminated one's updated_ms is its end)
+ *	GET  /_control/requests[?prefix=/p]	the last 500 requests, oldest
+ *				first, each with time_ms when answered
  *	GET  /_control/health
  *
  * Client modes for tests: `fakecloud wscheck ...` and `fakecloud send ...`
@@ -88,6 +91,16 @@ fc_now_ms(void)
 	struct timespec	 ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Epoch milliseconds: tests time fleet against the fake's own log. */
+int64_t
+fc_now_wall_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 

@@ -42,6 +42,8 @@ struct fc_instance {
 	int64_t			 created;	/* epoch seconds */
 	int64_t			 updated;
 	int64_t			 started;	/* became running */
+	int64_t			 created_ms;	/* epoch milliseconds */
+	int64_t			 updated_ms;	/* last state change */
 	struct event		*timer;		/* next boot step */
 	cJSON			*meta;		/* provider's own */
 	TAILQ_ENTRY(fc_instance) entry;
@@ -127,6 +129,7 @@ double		 fc_json_number(cJSON *, const char *, double);
 void		 fc_delay_flush(struct fc *);
 int64_t		 fc_now(void);
 int64_t		 fc_now_ms(void);
+int64_t		 fc_now_wall_ms(void);
 char		*fc_time_iso(int64_t);
 
 /* control.c: /_control/ endpoints and the rules they install. */

@@ -44,6 +44,7 @@ instance_set_state(struct fc_instance *inst, enum fc_state s)
 		    instance_state_name(inst->state), instance_state_name(s));
 	inst->state = s;
 	inst->updated = fc_now();
+	inst->updated_ms = fc_now_wall_ms();
 	if (s == FC_RUNNING)
 		inst->started = inst->updated;
 }
@@ -216,6 +217,7 @@ instance_create(struct fc *fc, const char *provider, const char *id,
 	inst->gpu = xstrdup(gpu != NULL ? gpu : "NVIDIA A100 80GB");
 	inst->price = price;
 	inst->created = inst->updated = fc_now();
+	inst->created_ms = inst->updated_ms = fc_now_wall_ms();
 	inst->meta = cJSON_CreateObject();
 	inst->timer = evtimer_new(fc->base, instance_timer_cb, inst);
 	TAILQ_INSERT_TAIL(&fc->instances, inst, entry);
@@ -306,6 +308,8 @@ instance_json(struct fc_instance *inst)
 	cJSON_AddNumberToObject(o, "restarts", inst->restarts);
 	cJSON_AddNumberToObject(o, "created", (double)inst->created);
 	cJSON_AddNumberToObject(o, "updated", (double)inst->updated);
+	cJSON_AddNumberToObject(o, "created_ms", (double)inst->created_ms);
+	cJSON_AddNumberToObject(o, "updated_ms", (double)inst->updated_ms);
 	return (o);
 }
 
