@@ -560,6 +560,59 @@ rc_orphan_add(struct rc_report *rep, const char *provider,
 	o->price_per_hour = di->price_per_hour;
 }
 
+/*
+ * A labelled instance whose row ended before any provider id was recorded
+ * for it: the create was still in flight at the provider when `fleet down`
+ * (finding nothing by label) or a failed create gave up on the row, and it
+ * landed afterwards. The label was minted for that row alone and the row
+ * is down, so the instance is fleet's to terminate, not an orphan waiting
+ * for `fleet reap`. One created well before the row is not its create.
+ * Returns 1 when the instance was this row's (terminated or tried).
+ */
+static int
+rc_late_create(struct rc_pass *p, const struct fleet_driver *drv,
+    const struct drv_ctx *dctx, const struct drv_instance *di)
+{
+	struct st_instance	 in;
+	struct drv_error	 err;
+	char			*dep = NULL;
+	int64_t			 iid;
+	int			 ours;
+
+	if (di->name == NULL || state_instance_by_label(p->ctx->st, di->name,
+	    &in, NULL) != 1)
+		return (0);
+	ours = in.ended_at != 0 && strcmp(in.provider, drv->name) == 0 &&
+	    (in.provider_id == NULL || strcmp(in.provider_id, di->id) == 0) &&
+	    (di->created_at <= 0 || di->created_at >= in.created_at -
+	    RC_LATE_SLACK);
+	if (!ours || drv_label_parse(in.label, &dep, &iid) != 0) {
+		st_instance_clear(&in);
+		return (0);
+	}
+	if (in.provider_id == NULL)
+		state_instance_set_provider_id(p->ctx->st, in.id, di->id, NULL);
+	memset(&err, 0, sizeof err);
+	if (drv->terminate(dctx, di->id, &err) != 0 &&
+	    err.kind != DRV_ERR_NOT_FOUND)
+		rc_action(p->rep, 1, "terminate-failed", dep, drv->name, di->id,
+		    "%s: its create landed after its row was given up; "
+		    "terminate: %s (%s)", in.label, err.message,
+		    drv_err_name(err.kind));
+	else {
+		p->rep->changed = 1;
+		state_event(p->ctx->st, dep, "terminated", "%s %s (%s): its "
+		    "create landed after its row was given up", drv->name,
+		    di->id, in.label);
+		rc_action(p->rep, 0, "terminated", dep, drv->name, di->id,
+		    "%s: its create landed after its row was given up; "
+		    "terminated", in.label);
+	}
+	st_instance_clear(&in);
+	free(dep);
+	return (1);
+}
+
 /* List one provider, match its instances to state, collect orphans. */
 static void
 rc_provider(struct rc_pass *p, const struct fleet_driver *drv,
@@ -596,6 +649,9 @@ rc_provider(struct rc_pass *p, const struct fleet_driver *drv,
 		if (seen[k] || list[k].state == INST_TERMINATED ||
 		    rc_tracked(p->ctx, drv->name, list[k].id,
 		    list[k].name) != 0)
+			continue;
+		if ((p->flags & RC_FIX) &&
+		    rc_late_create(p, drv, dctx, &list[k]))
 			continue;
 		rc_orphan_add(p->rep, drv->name, &list[k]);
 	}

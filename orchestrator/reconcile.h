@@ -55,6 +55,8 @@ struct rc_report {
 
 /* An intent row this old whose label no provider lists never got created. */
 #define RC_INTENT_GRACE	600
+/* A late create may carry a provider clock this far behind ours. */
+#define RC_LATE_SLACK	300
 
 int	 reconcile_lock(struct cmd_ctx *, char **cause);
 void	 reconcile_unlock(int);
