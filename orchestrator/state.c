@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -319,6 +320,29 @@ state_migrate(struct state *st, char **cause)
 	return (state_commit(st, cause));
 }
 
+/*
+ * WAL mode, normal sync, foreign keys. Turning a new database to WAL takes
+ * an exclusive lock, and SQLite answers SQLITE_BUSY at once, without the
+ * busy handler, while another process opening the same new file holds a
+ * shared one: two fleet commands started together on a fresh state dir.
+ * Retry for as long as the busy timeout would have waited.
+ */
+static int
+state_configure(struct state *st)
+{
+	struct timespec	 ts = { 0, 20 * 1000000L };
+	int		 rc, tries;
+
+	for (tries = 0;; tries++) {
+		rc = sqlite3_exec(st->db, "PRAGMA journal_mode=WAL;"
+		    "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL,
+		    NULL, NULL);
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 500)
+			return (rc);
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Open (creating if needed) dir/fleet.db with mode 0600, WAL, busy wait. */
 struct state *
 state_open(const char *dir, char **cause)
@@ -346,9 +370,7 @@ state_open(const char *dir, char **cause)
 	}
 	chmod(st->path, 0600);
 	sqlite3_busy_timeout(st->db, 10000);
-	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL;"
-	    "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL, NULL,
-	    NULL) != SQLITE_OK) {
+	if (state_configure(st) != SQLITE_OK) {
 		state_cause(st, cause, "configure");
 		state_close(st);
 		return (NULL);

@@ -350,6 +350,46 @@ test_two_writers(void **arg)
 	st_instance_list_free(all, n);
 }
 
+/*
+ * Several processes opening one new state dir at once (a `fleet up` and
+ * a `fleet ls` on first use) all get it: none fails "database is locked"
+ * while another turns the new file to WAL.
+ */
+static void
+test_first_open_race(void **arg __unused)
+{
+	char	 dir[64], *cmd;
+	int	 round, k, status, failed = 0;
+	pid_t	 pids[8];
+
+	for (round = 0; round < 20; round++) {
+		snprintf(dir, sizeof dir, "/tmp/fleet-test-race.XXXXXX");
+		assert_non_null(mkdtemp(dir));
+		for (k = 0; k < (int)nitems(pids); k++) {
+			if ((pids[k] = fork()) == 0) {
+				char		*cause = NULL;
+				struct state	*st = state_open(dir, &cause);
+
+				if (st == NULL)
+					fprintf(stderr, "%s\n", cause);
+				else
+					state_close(st);
+				_exit(st == NULL);
+			}
+			assert_true(pids[k] > 0);
+		}
+		for (k = 0; k < (int)nitems(pids); k++) {
+			assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
+			failed += !WIFEXITED(status) ||
+			    WEXITSTATUS(status) != 0;
+		}
+		cmd = xprintf("rm -rf '%s'", dir);
+		assert_int_equal(system(cmd), 0);
+		free(cmd);
+	}
+	assert_int_equal(failed, 0);
+}
+
 int
 main(void)
 {
@@ -372,6 +412,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_writers, setup,
 		    teardown),
+		cmocka_unit_test(test_first_open_race),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
