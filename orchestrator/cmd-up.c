@@ -462,6 +462,33 @@ up_create_lost(struct cmd_ctx *ctx, const struct fleet_template *t,
 	return (0);
 }
 
+/*
+ * A `fleet down` gave the row up while its create was in flight: nobody
+ * wants this instance, and no row can hold it. Terminate it at once
+ * rather than leave it to the reconciler; fills *cause.
+ */
+static void
+up_overruled(struct cmd_ctx *ctx, const struct fleet_driver *drv,
+    const struct drv_ctx *dctx, const char *name, const struct st_instance *in,
+    const char *id, char **cause)
+{
+	struct drv_error	err;
+
+	memset(&err, 0, sizeof err);
+	if (drv->terminate(dctx, id, &err) != 0 &&
+	    err.kind != DRV_ERR_NOT_FOUND) {
+		*cause = xprintf("%s was taken down while %s was being "
+		    "created, and terminating it failed: %s [%s]; the "
+		    "reconciler retries", name, id, err.message,
+		    drv_err_name(err.kind));
+		return;
+	}
+	state_event(ctx->st, name, "terminated", "%s %s (%s): taken down "
+	    "while it was being created", drv->name, id, in->label);
+	*cause = xprintf("%s was taken down (fleet down) while %s was being "
+	    "created; terminated it", name, id);
+}
+
 /* Create at the provider and write the provider id straight after. */
 static int
 up_create(struct cmd_ctx *ctx, const struct fleet_template *t,
@@ -491,9 +518,19 @@ up_create(struct cmd_ctx *ctx, const struct fleet_template *t,
 		return (-1);
 	}
 	up_crash_point("after-create");
+	switch (state_instance_claim(ctx->st, in->id, di.id, cause)) {
+	case 0:
+		up_overruled(ctx, drv, dctx, name, in, di.id, cause);
+		drv_instance_clear(&di);
+		return (-1);
+	case 1:
+		break;
+	default:
+		drv_instance_clear(&di);
+		return (-1);
+	}
 	in->provider_id = xstrdup(di.id);
-	if (state_instance_set_provider_id(ctx->st, in->id, di.id,
-	    cause) != 0 || deploy_record(ctx, t, in, &di, cause) != 0) {
+	if (deploy_record(ctx, t, in, &di, cause) != 0) {
 		drv_instance_clear(&di);
 		return (-1);
 	}

@@ -74,6 +74,32 @@ deploy_resolve_id(struct cmd_ctx *ctx, struct st_instance *in, char **cause)
 }
 
 /*
+ * No provider lists the row's label: its create never happened, or is
+ * still in flight. Give the row up, unless the `fleet up` that sent the
+ * create recorded an id meanwhile; then that instance is to terminate.
+ * Returns 0 given up (or already ended), 1 with in->provider_id to
+ * terminate, -1 error.
+ */
+static int
+deploy_give_up(struct cmd_ctx *ctx, struct st_instance *in, char **cause)
+{
+	struct st_instance	now;
+	int			r;
+
+	if ((r = state_instance_give_up(ctx->st, in->id, cause)) != 0)
+		return (r == 1 ? 0 : -1);
+	if (state_instance_by_label(ctx->st, in->label, &now, cause) != 1)
+		return (-1);
+	r = 0;
+	if (now.ended_at == 0 && now.provider_id != NULL) {
+		in->provider_id = xstrdup(now.provider_id);
+		r = 1;
+	}
+	st_instance_clear(&now);
+	return (r);
+}
+
+/*
  * Terminate an instance at its provider and record it. Safe to repeat:
  * a provider that no longer knows the instance counts as terminated.
  */
@@ -88,10 +114,12 @@ deploy_terminate(struct cmd_ctx *ctx, const struct st_deployment *dep,
 
 	if (deploy_driver(ctx, in->provider, &drv, &dctx, cause) != 0)
 		return (-1);
-	if ((r = deploy_resolve_id(ctx, in, cause)) == -1)
+	if ((r = deploy_resolve_id(ctx, in, cause)) == 0)
+		r = deploy_give_up(ctx, in, cause);
+	if (r == -1)
 		return (-1);
-	state_instance_set_state(ctx->st, in->id, INST_STOPPING, NULL);
 	if (r == 1) {
+		state_instance_set_state(ctx->st, in->id, INST_STOPPING, NULL);
 		memset(&err, 0, sizeof err);
 		if (drv->terminate(&dctx, in->provider_id, &err) != 0 &&
 		    err.kind != DRV_ERR_NOT_FOUND) {

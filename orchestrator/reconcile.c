@@ -472,10 +472,12 @@ rc_intent(struct rc_pass *p, const struct st_deployment *dep,
 	char	*cause = NULL;
 
 	if (di != NULL) {
-		if (state_instance_set_provider_id(p->ctx->st, in->id, di->id,
-		    &cause) != 0) {
-			rc_action(p->rep, 1, "state-error", dep->name,
-			    in->provider, in->label, "%s", cause);
+		/* 0: a `fleet down` gave the row up meanwhile (late create). */
+		if (state_instance_claim(p->ctx->st, in->id, di->id,
+		    &cause) != 1) {
+			if (cause != NULL)
+				rc_action(p->rep, 1, "state-error", dep->name,
+				    in->provider, in->label, "%s", cause);
 			free(cause);
 			return (-1);
 		}

@@ -760,6 +760,22 @@ state_instance_set_provider_id(struct state *st, int64_t id,
 }
 
 /*
+ * Record the provider id that a create returned, unless the row ended
+ * while the create was in flight (a `fleet down` found nothing by label
+ * and gave it up). 1 recorded, 0 the row is gone, -1 error.
+ */
+int
+state_instance_claim(struct state *st, int64_t id, const char *provider_id,
+    char **cause)
+{
+	if (state_exec(st, cause, "UPDATE instances SET provider_id = ?, "
+	    "updated_at = ? WHERE id = ? AND ended_at = 0", "sii", provider_id,
+	    now_wall(), id) != 0)
+		return (-1);
+	return (sqlite3_changes(st->db) > 0);
+}
+
+/*
  * What an instance pays per hour in a state: the hourly price while it
  * runs (or boots, or stops), its disk rate while stopped, else nothing.
  */
@@ -873,6 +889,40 @@ state_instance_set_state(struct state *st, int64_t id, enum inst_state ns,
 		goto fail;
 	st_instance_clear(&cur);
 	return (state_commit(st, cause));
+fail:
+	st_instance_clear(&cur);
+	state_rollback(st);
+	return (-1);
+}
+
+/*
+ * End a row whose create no provider lists, unless a `fleet up` recorded
+ * its provider id meanwhile (its create was in flight): then there is an
+ * instance to terminate after all. 1 ended, 0 not (it has an id, or had
+ * already ended), -1 error.
+ */
+int
+state_instance_give_up(struct state *st, int64_t id, char **cause)
+{
+	struct st_instance	 cur;
+	int64_t			 now = now_wall();
+
+	if (state_begin(st, cause) != 0)
+		return (-1);
+	if (state_instance_by_id(st, id, &cur, cause) != 0)
+		goto fail;
+	if (cur.provider_id != NULL || cur.ended_at != 0) {
+		st_instance_clear(&cur);
+		state_rollback(st);
+		return (0);
+	}
+	if (state_bill_close(st, &cur, now, cause) != 0 ||
+	    state_exec(st, cause, "UPDATE instances SET state = 'terminated', "
+	    "billing_since = 0, billing_rate = 0, ended_at = ?, updated_at = ? "
+	    "WHERE id = ?", "iii", now, now, id) != 0)
+		goto fail;
+	st_instance_clear(&cur);
+	return (state_commit(st, cause) == 0 ? 1 : -1);
 fail:
 	st_instance_clear(&cur);
 	state_rollback(st);

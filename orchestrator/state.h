@@ -96,6 +96,10 @@ int		 state_instance_set_gpu_util(struct state *, int64_t id,
 		    int util, int64_t at, char **cause);
 int		 state_instance_set_provider_id(struct state *, int64_t id,
 		    const char *provider_id, char **cause);
+int		 state_instance_claim(struct state *, int64_t id,
+		    const char *provider_id, char **cause);	/* 1 claimed */
+int		 state_instance_give_up(struct state *, int64_t id,
+		    char **cause);				/* 1 ended */
 int		 state_instance_update(struct state *,
 		    const struct st_instance *, char **cause);
 int		 state_instance_set_state(struct state *, int64_t id,

@@ -189,6 +189,37 @@ test_intent_then_provider_id(void **arg)
 	st_instance_clear(&in);
 }
 
+/*
+ * A down that finds nothing by label and an up whose create returns race
+ * for the row: whichever writes first wins, and the other learns it.
+ */
+static void
+test_claim_or_give_up(void **arg)
+{
+	struct fixture		*f = *arg;
+	struct st_instance	 a, b, cur;
+	char			*cause = NULL;
+	int64_t			 dep = add_deployment(f->st, "race", 8904);
+
+	/* The down first: the create's answer finds the row gone. */
+	assert_int_equal(state_instance_intent(f->st, dep, "vast", "race",
+	    &a, &cause), 0);
+	assert_int_equal(state_instance_give_up(f->st, a.id, &cause), 1);
+	assert_int_equal(state_instance_claim(f->st, a.id, "v-1", &cause), 0);
+	assert_int_equal(state_instance_current(f->st, dep, &cur, &cause), 0);
+	/* The up first: the down has an id to terminate after all. */
+	assert_int_equal(state_instance_intent(f->st, dep, "vast", "race",
+	    &b, &cause), 0);
+	assert_int_equal(state_instance_claim(f->st, b.id, "v-2", &cause), 1);
+	assert_int_equal(state_instance_give_up(f->st, b.id, &cause), 0);
+	assert_int_equal(state_instance_current(f->st, dep, &cur, &cause), 1);
+	assert_string_equal(cur.provider_id, "v-2");
+	assert_null(cause);
+	st_instance_clear(&cur);
+	st_instance_clear(&a);
+	st_instance_clear(&b);
+}
+
 /* Backdate the open billing segment so spend is measurable at once. */
 static void
 backdate(struct state *st, int64_t id, int64_t secs)
@@ -404,6 +435,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_intent_then_provider_id,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_or_give_up, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_ledger, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stopped_disk, setup,
 		    teardown),
