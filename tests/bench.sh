@@ -1,7 +1,8 @@
 #!/bin/sh
 # make bench: figures, not pass/fail. Times `fleet ls` on an empty state and
 # on 100 live local deployments, side by side with `fleet version` (process
-# start-up cost) in the same run, and prints binary size.
+# start-up cost) in the same run, and prints binary size; then the idle
+# kill's delay (bench-idle.sh) and the proxy under load (bench-proxy.sh).
 BUILD=${1:-build}
 cd "$(dirname "$0")/.." || exit 1
 FLEET=$(pwd)/$BUILD/fleet
@@ -63,6 +64,9 @@ i=1
 while [ $i -le "$N" ]; do "$FLEET" down "b$i" >/dev/null 2>&1; i=$((i + 1)); done
 e=$(date +%s%N)
 echo "fleet down x$N: $(( (e - s) / N / 1000000 ))ms each"
+
+# How long an idle deployment bills past its idle_timeout (fake RunPod).
+sh tests/bench-idle.sh "$BUILD"
 
 # The stable endpoint under load: fleet vs direct vs nginx (wrk).
 sh tests/bench-proxy.sh "$BUILD"
