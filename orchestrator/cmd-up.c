@@ -360,6 +360,14 @@ up_existing(struct cmd_ctx *ctx, const struct fleet_template *t,
 	*done = 1;
 	if (in.state == INST_RUNNING && in.upstream != NULL &&
 	    deploy_probe(ctx, t, &in, &cause) == 0) {
+		/*
+		 * A `fleet down` killed after marking it down left it
+		 * running: wanted up again, or reconcile would finish that
+		 * down under the user's feet.
+		 */
+		if (strcmp(dep->desired, "up") != 0)
+			state_deployment_set_desired(ctx->st, dep->id, "up",
+			    NULL);
 		url = deploy_stable_url(ctx, dep);
 		printf("%s is already up on %s: %s\n", dep->name, in.provider,
 		    url);

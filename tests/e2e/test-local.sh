@@ -83,6 +83,15 @@ check "down killed mid-way: ls still shows it" sh -c "'$FLEET' ls | grep -Eq '^c
 check "down killed mid-way: reconcile finishes the terminate" "$FLEET" reconcile --once
 check "down killed mid-way: nothing left running" sh -c "[ -z \"$(local_procs)\" ]"
 
+"$FLEET" up echo1 --name crash4 >/dev/null 2>&1
+FLEET_TEST_CRASH=after-desired "$FLEET" down crash4 >/dev/null 2>&1
+check_exit "up after a down killed mid-way: already up" 0 "$FLEET" up echo1 --name crash4
+out_has "up after a down killed mid-way: says so" "already up"
+check "up after a down killed mid-way: reconcile" "$FLEET" reconcile --once
+check "up after a down killed mid-way: ls shows it running" sh -c "'$FLEET' ls | grep -Eq '^crash4 +local .* running'"
+check "up after a down killed mid-way: its process lives" sh -c "[ -n \"$(local_procs)\" ]"
+"$FLEET" down crash4 >/dev/null 2>&1
+
 "$FLEET" up slow >"$T/slow.out" 2>&1 &
 uppid=$!
 wait_for 10 sh -c "'$FLEET' ls | grep -Eq '^slow +local .* booting'"
