@@ -65,6 +65,7 @@ int	 name_is_valid(const char *);
 
 /* util.c: small helpers shared by commands. */
 int64_t	 now_wall(void);		/* seconds since the epoch */
+int64_t	 now_wall_ms(void);		/* milliseconds since the epoch */
 int64_t	 now_mono_ms(void);		/* monotonic milliseconds */
 int	 port_is_free(const char *addr, int port);
 int	 port_pick_free(const char *addr);

@@ -71,6 +71,16 @@ now_wall(void)
 	return ((int64_t)time(NULL) + clock_skew());
 }
 
+int64_t
+now_wall_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+	    clock_skew() * 1000);
+}
+
 /*
  * Milliseconds on a clock that never jumps but keeps counting while the
  * machine is suspended (CLOCK_BOOTTIME): idle time spent asleep is idle.

@@ -79,9 +79,14 @@ watchdog_job(struct daemon *d, const struct st_deployment *dep,
 	job_run(d, dep->name, why, args);
 }
 
-/* Latest activity through the proxy, as wall-clock seconds (0 = none). */
+/*
+ * Latest activity through the proxy, as wall-clock seconds (0 = none),
+ * rounded up: whole seconds of "now" minus whole seconds of "ago" could
+ * date it up to a second early, and the idle kill come that much before
+ * its timeout.
+ */
 static int64_t
-watchdog_proxy_activity(struct daemon *d, const char *name, int64_t now)
+watchdog_proxy_activity(struct daemon *d, const char *name)
 {
 	struct proxy_stats	ps;
 	int64_t			ago;
@@ -90,8 +95,8 @@ watchdog_proxy_activity(struct daemon *d, const char *name, int64_t now)
 	if (proxy_stats_get(d->proxy, name, &ps) != 0 ||
 	    ps.last_activity_mono == 0)
 		return (0);
-	ago = (now_mono_ms() - ps.last_activity_mono) / 1000;
-	return (now - (ago > 0 ? ago : 0));
+	ago = now_mono_ms() - ps.last_activity_mono;
+	return ((now_wall_ms() - (ago > 0 ? ago : 0) + 999) / 1000);
 }
 
 /* idle_action stop where the provider can keep a stopped instance. */
@@ -129,7 +134,7 @@ watchdog_idle(struct daemon *d, const struct daemon_route *r,
 	if (r->rstate != ROUTE_READY)
 		w->ready_since = 0;
 	w->was_ready = r->rstate == ROUTE_READY;
-	act = watchdog_proxy_activity(d, dep->name, now);
+	act = watchdog_proxy_activity(d, dep->name);
 	if (w->ready_since > act)
 		act = w->ready_since;
 	/*

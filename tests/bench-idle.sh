@@ -5,8 +5,8 @@
 # daemon sweeping every BENCH_IDLE_WATCH (5s, the default watch_interval):
 # requests through the stable URL, the last at a known time, then none; the
 # figure is the fake's own timestamp of the podTerminate call minus (that
-# request + idle_timeout). Figures, not pass/fail: the sweep period bounds
-# it, the rest is the `fleet down` job's start and its API call.
+# request + idle_timeout). Figures, not pass/fail: the sweep period and a
+# second of rounding bound it, plus the `fleet down` job and its API call.
 # usage: sh tests/bench-idle.sh BUILD_DIR   (from the repository root)
 cd "$(dirname "$0")/.." || exit 1
 . tests/e2e/lib.sh
