@@ -67,13 +67,23 @@ wait_for() {
 	return 1
 }
 
+# our_daemon_pid: the pid in daemon.pid, only if that process is a fleet
+# daemon of this state dir (a pidfile left by a SIGKILLed daemon may name
+# a pid the system has since given to something else).
+our_daemon_pid() {
+	_p=$(cat "$FLEET_STATE_DIR/daemon.pid" 2>/dev/null)
+	[ -n "$_p" ] || return 1
+	tr '\0' '\n' <"/proc/$_p/environ" 2>/dev/null |
+	    grep -qxF "FLEET_STATE_DIR=$FLEET_STATE_DIR" || return 1
+	echo "$_p"
+}
+
 e2e_cleanup() {
 	# The test's sshd and its sessions (start_sshd) first.
 	stop_sshd
 	# A daemon that `fleet up` started for this state dir goes too.
-	if [ -f "$FLEET_STATE_DIR/daemon.pid" ]; then
-		kill "$(cat "$FLEET_STATE_DIR/daemon.pid" 2>/dev/null)" \
-		    2>/dev/null
+	if _dp=$(our_daemon_pid); then
+		kill "$_dp" 2>/dev/null
 		sleep 0.2
 	fi
 	for p in $(local_procs) $E2E_PIDS; do kill -9 "$p" 2>/dev/null; done

@@ -34,7 +34,7 @@ label_of() {
 
 alive() { kill -0 "$1" 2>/dev/null; }
 # The daemon dies without a word (no drain, no terminate): heartbeats stop.
-kill_daemon() { kill -9 "$(cat "$FLEET_STATE_DIR/daemon.pid" 2>/dev/null)" 2>/dev/null; }
+kill_daemon() { _d=$(our_daemon_pid) && kill -9 "$_d" 2>/dev/null; }
 dead() { ! kill -0 "$1" 2>/dev/null; }
 
 # --- local: the watcher shares the workload's process group ---------------
