@@ -138,6 +138,26 @@ fake_nvidia_smi 3 100
 check "GPU at 3% (< 10): killed as idle" wait_for 30 gpuw_gone
 fake_nvidia_smi_remove
 
+# --- ssh-agent instead of a key file -----------------------------------
+if command -v ssh-agent >/dev/null 2>&1 && command -v ssh-add >/dev/null 2>&1; then
+	check "up box again" "$FLEET" up box --provider runpod
+	eval "$(ssh-agent -s)" >/dev/null
+	E2E_PIDS="$E2E_PIDS $SSH_AGENT_PID"
+	ssh-add -q "$SSHD_KEY" 2>/dev/null
+	cp "$FLEET_CONFIG" "$T/fleet.key.yaml"
+	sed -i '/^  key: /d' "$FLEET_CONFIG"
+	check "agent: no ssh.key, fleet ssh logs in with the agent's key" sh -c "[ \"\$('$FLEET' ssh box -- echo agent)\" = agent ]"
+	ssh-add -D -q 2>/dev/null
+	check_exit "agent: the agent has no key the server takes: refused" 1 "$FLEET" ssh box -- true
+	out_has "agent: and says so" "ssh-agent"
+	kill "$SSH_AGENT_PID" 2>/dev/null
+	unset SSH_AUTH_SOCK SSH_AGENT_PID
+	cp "$T/fleet.key.yaml" "$FLEET_CONFIG"
+	"$FLEET" down box >/dev/null 2>&1
+else
+	echo "SKIP: ssh-agent (no ssh-agent/ssh-add)"
+fi
+
 # --- a changed host key is refused --------------------------------------
 sshd_new_hostkey
 check_exit "changed host key: fleet ssh refuses" 1 "$FLEET" ssh box -- true
