@@ -104,6 +104,7 @@ struct ssh_link {
 	int64_t			 backoff_ms;
 	int64_t			 deadline;	/* of the connect phases */
 	int			 broken;	/* a socket error was seen */
+	int64_t			 refused_logged;	/* rate limit, ms */
 	char			*error;		/* last failure, or NULL */
 	LIBSSH2_AGENT		*agent;
 	struct libssh2_agent_publickey *agent_id;
@@ -461,9 +462,13 @@ fconn_step(struct ssh_link *l, struct ssh_fconn *c)
 			link_note(l, n);
 			if (l->broken)
 				return (1);	/* wait for the next session */
-			log_info("ssh %s: tunnel to %s:%d refused: %s",
-			    l->name, c->fwd->host, c->fwd->port,
-			    l->error != NULL ? l->error : "channel failure");
+			/* Clients trigger this: one line a second at most. */
+			if (now_mono_ms() - l->refused_logged >= 1000) {
+				l->refused_logged = now_mono_ms();
+				log_info("ssh %s: tunnel to %s:%d refused (is "
+				    "the service listening there?)", l->name,
+				    c->fwd->host, c->fwd->port);
+			}
 			c->dead = 1;
 			return (1);
 		}

@@ -86,7 +86,8 @@ sed -i "s|command: \"sleep 30\"|command: \"test -e $T/ready\"|; s|timeout: 1s|ti
 # The service listens on 127.0.0.1:$SVC "inside the instance" (behind
 # sshd); the fake's own echo port is never used: tunnel: true.
 "$FLEET" echo-server --port "$SVC" --bind 127.0.0.1 >"$T/svc.log" 2>&1 &
-E2E_PIDS="$E2E_PIDS $!"
+SVCPID=$!
+E2E_PIDS="$E2E_PIDS $SVCPID"
 check "the service behind sshd listens on 127.0.0.1:$SVC" wait_for 10 sh -c "curl -s http://127.0.0.1:$SVC/health >/dev/null"
 cat > "$FLEET_TEMPLATE_DIR/tun.yaml" <<YAML
 name: tun
@@ -108,6 +109,10 @@ stop_sshd
 check "sshd gone: the request fails, nothing hangs" sh -c "! curl -sf --max-time 15 '$URL/health' >/dev/null"
 restart_sshd
 check "sshd back: the tunnel comes back on the same URL" wait_for 30 sh -c "curl -sf --max-time 5 '$URL/health' >/dev/null"
+kill "$SVCPID" 2>/dev/null
+wait_for 5 sh -c "! curl -s http://127.0.0.1:$SVC/health >/dev/null"
+check "service gone behind sshd: 502 at once, not a hang" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 '$URL/health')\" = 502 ]"
+check "the daemon says the tunnel was refused" grep -q "tunnel to 127.0.0.1:$SVC refused" "$FLEET_STATE_DIR/daemon.log"
 check "down tun" "$FLEET" down tun
 
 # --- GPU samples over ssh feed the idle watchdog -----------------------
