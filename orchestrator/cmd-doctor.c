@@ -124,18 +124,14 @@ doctor_providers(struct doctor *d, struct cmd_ctx *ctx, int offline)
 static void
 doctor_ssh(struct doctor *d, struct cmd_ctx *ctx)
 {
-	const char	*key = ctx->conf->ssh.key, *home = getenv("HOME");
-	char		*path;
+	const char	*key = ctx->conf->ssh.key;	/* ~/ expanded */
 
 	if (key != NULL) {
-		path = strncmp(key, "~/", 2) == 0 && home != NULL ?
-		    xprintf("%s/%s", home, key + 2) : xstrdup(key);
-		if (access(path, R_OK) == 0)
-			doctor_report(d, "ssh", "ok", "key %s", path);
+		if (access(key, R_OK) == 0)
+			doctor_report(d, "ssh", "ok", "key %s", key);
 		else
-			doctor_report(d, "ssh", "fail", "ssh.key %s: %s", path,
+			doctor_report(d, "ssh", "fail", "ssh.key %s: %s", key,
 			    strerror(errno));
-		free(path);
 	} else if (getenv("SSH_AUTH_SOCK") != NULL)
 		doctor_report(d, "ssh", "ok", "no ssh.key: ssh-agent at %s",
 		    getenv("SSH_AUTH_SOCK"));

@@ -324,6 +324,19 @@ config_resolve_dir(const char *conf_path, const char *dir)
 	return (out);
 }
 
+/* A path setting that starts with ~/ is under $HOME. */
+static void
+config_expand_home(char **path)
+{
+	char	*dir;
+
+	if (*path != NULL && strncmp(*path, "~/", 2) == 0) {
+		dir = config_resolve_dir(NULL, *path);
+		free(*path);
+		*path = dir;
+	}
+}
+
 static struct fleet_config *
 config_from_doc(struct ydoc *doc, char **cause)
 {
@@ -343,11 +356,9 @@ config_from_doc(struct ydoc *doc, char **cause)
 		free(conf->template_dirs[i]);
 		conf->template_dirs[i] = dir;
 	}
-	if (conf->state != NULL && strncmp(conf->state, "~/", 2) == 0) {
-		dir = config_resolve_dir(NULL, conf->state);
-		free(conf->state);
-		conf->state = dir;
-	}
+	config_expand_home(&conf->state);
+	config_expand_home(&conf->ssh.key);
+	config_expand_home(&conf->ssh.known_hosts);
 	return (conf);
 }
 

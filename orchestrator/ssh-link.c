@@ -150,17 +150,23 @@ link_agent_free(struct ssh_link *l)
 	}
 }
 
+/* A channel still to be freed (libssh2 may need several tries). */
+static void
+link_bury(struct ssh_link *l, LIBSSH2_CHANNEL *ch)
+{
+	if (ch == NULL)
+		return;
+	l->dead = xreallocarray(l->dead, l->ndead + 1, sizeof *l->dead);
+	l->dead[l->ndead++] = ch;
+}
+
 static void
 fconn_free(struct ssh_fconn *c)
 {
 	struct ssh_link	*l = c->link;
 
 	TAILQ_REMOVE(&l->conns, c, entry);
-	if (c->ch != NULL) {
-		l->dead = xreallocarray(l->dead, l->ndead + 1,
-		    sizeof *l->dead);
-		l->dead[l->ndead++] = c->ch;
-	}
+	link_bury(l, c->ch);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -169,11 +175,7 @@ static void
 op_finish(struct ssh_link *l, struct ssh_op *op, int status)
 {
 	TAILQ_REMOVE(&l->ops, op, entry);
-	if (op->ch != NULL) {
-		l->dead = xreallocarray(l->dead, l->ndead + 1,
-		    sizeof *l->dead);
-		l->dead[l->ndead++] = op->ch;
-	}
+	link_bury(l, op->ch);
 	op->cb(status, op->out != NULL ? op->out : "", op->len, op->arg);
 	free(op->out);
 	free(op->cmd);

@@ -53,17 +53,6 @@ ssh_global_init(void)
 	}
 }
 
-/* ~/ at the start of a path is the user's home. */
-static char *
-ssh_expand_home(const char *path)
-{
-	const char	*home;
-
-	if (strncmp(path, "~/", 2) == 0 && (home = getenv("HOME")) != NULL)
-		return (xprintf("%s/%s", home, path + 2));
-	return (xstrdup(path));
-}
-
 /* No key configured and no agent: the key OpenSSH would try first. */
 static char *
 ssh_default_key(void)
@@ -112,12 +101,13 @@ ssh_target_init(struct ssh_target *t, const struct fleet_config *conf,
 	t->host = xstrdup(in->ssh_host);
 	t->port = in->ssh_port;
 	t->user = xstrdup(user);
+	/* config.c has expanded ~/ in both paths. */
 	if (conf->ssh.key != NULL)
-		t->key = ssh_expand_home(conf->ssh.key);
+		t->key = xstrdup(conf->ssh.key);
 	else if (getenv("SSH_AUTH_SOCK") == NULL)
 		t->key = ssh_default_key();
 	t->known_hosts = conf->ssh.known_hosts != NULL ?
-	    ssh_expand_home(conf->ssh.known_hosts) :
+	    xstrdup(conf->ssh.known_hosts) :
 	    xprintf("%s/known_hosts", state_dir);
 	t->timeout_ms = (conf->ssh.connect_timeout > 0 ?
 	    conf->ssh.connect_timeout : 10) * 1000;

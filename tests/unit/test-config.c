@@ -286,6 +286,8 @@ test_values(void **state __unused)
 	    "  hold_timeout: 2m\n"
 	    "  token: s3cret\n"
 	    "  max_header_bytes: 8192\n"
+	    "ssh: {key: ~/.ssh/fleet_ed25519, known_hosts: /etc/fleet/kh,\n"
+	    "  connect_timeout: 3s, keepalive: 5s, gpu_sample_interval: 0s}\n"
 	    "state: /var/lib/fleet\n"
 	    "template_dirs: [/opt/tpl, mine, ~/tpl]\n");
 	p = config_provider(conf, "vast");
@@ -323,6 +325,14 @@ test_values(void **state __unused)
 	dir = xprintf("%s/tpl", getenv("HOME"));
 	assert_string_equal(conf->template_dirs[2], dir);
 	free(dir);
+	/* ~/ in the key path is expanded once, at load. */
+	dir = xprintf("%s/.ssh/fleet_ed25519", getenv("HOME"));
+	assert_string_equal(conf->ssh.key, dir);
+	free(dir);
+	assert_string_equal(conf->ssh.known_hosts, "/etc/fleet/kh");
+	assert_int_equal(conf->ssh.connect_timeout, 3);
+	assert_int_equal(conf->ssh.keepalive, 5);
+	assert_int_equal(conf->ssh.gpu_sample_interval, 0);
 	config_free(conf);
 }
 
