@@ -39,6 +39,8 @@ struct fleet_config {
 		int64_t		 max_lifetime;	/* seconds, 0 = off */
 		enum idle_action idle_action;
 		double		 max_price;	/* $/h, 0 = no cap */
+		double		 failover_max_ratio;	/* default 2.0 */
+		double		 confirm_above_usd;	/* default 1.00 */
 	} defaults;
 
 	struct {
@@ -106,6 +108,7 @@ struct fleet_template {
 		char	       **models;	/* acceptable GPU models */
 		int		 nmodels;
 		int		 count;		/* default 1 */
+		int		 count_max;	/* 0 = exactly count */
 	} gpu;
 
 	char		*image;

@@ -692,6 +692,7 @@ rc_spawn_up(struct cmd_ctx *ctx, const struct st_deployment *dep)
 	argv[n++] = dep->idle_timeout > 0 ? idle : (char *)"0";
 	argv[n++] = (char *)"--max-lifetime";
 	argv[n++] = dep->max_lifetime > 0 ? life : (char *)"0";
+	argv[n++] = (char *)"--recreate";	/* never overrules a down */
 	argv[n] = NULL;
 	fflush(stdout);
 	fflush(stderr);

@@ -6,7 +6,7 @@
 
 #include "driver.h"
 
-#define STATE_SCHEMA_VERSION 4
+#define STATE_SCHEMA_VERSION 5
 
 struct state;
 
@@ -24,6 +24,7 @@ struct st_deployment {
 	int64_t		 updated_at;
 	int64_t		 last_activity;	/* wall clock, 0 = none seen */
 	int64_t		 keep_until;	/* no idle kill before this */
+	int64_t		 desired_at;	/* ms: when desired was last said */
 };
 
 /* One rented (or being rented) instance of a deployment. */

@@ -40,7 +40,10 @@ static const struct yfield gpu_fields[] = {
 	  .help = "acceptable GPU models; empty = any with enough VRAM" },
 	{ .key = "count", .type = YF_INT, .off = TMPL(gpu.count), .min = 0,
 	  .max = 64, .def = "1",
-	  .help = "GPUs per instance, 0 = none (no gpu section: 0)" },
+	  .help = "GPUs per instance, exactly, 0 = none (no gpu section: 0)" },
+	{ .key = "count_max", .type = YF_INT, .off = TMPL(gpu.count_max),
+	  .min = 0, .max = 64, .def = "0",
+	  .help = "also accept up to this many GPUs; 0 = exactly count" },
 	{ .key = NULL }
 };
 
@@ -289,6 +292,10 @@ template_check(struct fleet_template *t, const struct ynode *root,
 	/* No gpu section: the workload needs none (count's default is 1). */
 	if (ynode_get(root, "gpu") == NULL)
 		t->gpu.count = 0;
+	if (t->gpu.count_max != 0 && t->gpu.count_max < t->gpu.count)
+		return (ynode_error(ynode_get(ynode_get(root, "gpu"),
+		    "count_max"), cause, "gpu.count_max: %d is below gpu.count "
+		    "%d", t->gpu.count_max, t->gpu.count));
 	if (t->health.port == 0)
 		t->health.port = template_stable_port(t)->number;
 	return (0);
