@@ -83,7 +83,8 @@ check "budget: the breaker terminates it" wait_for 20 gone paid
 check "budget: recorded" event paid budget
 check "budget: the daemon log says why" grep -q "budget breaker: daily budget" "$FLEET_STATE_DIR/daemon.log"
 check_exit "budget: a new up is refused" 1 "$FLEET" up paid --provider vast
-out_has "budget: with the numbers" "refused by budget.daily_usd"
+out_has "budget: the refusal names the breaker" "the budget breaker is tripped: daily \$"
+out_has "budget: and the cap it reached" "(budget.daily_usd); new launches open at "
 check "budget: nothing rented by the refused up" sh -c "! '$FLEET' ls | grep -q '^paid '"
 cp "$T/base.yaml" "$FLEET_CONFIG"
 "$FLEET" daemon stop >/dev/null 2>&1
