@@ -22,7 +22,7 @@
 #define MIDNIGHT	1700006400LL
 #define HOUR		3600LL
 
-/* reconcile.o links cmd.o, whose table lives in fleet.c (not in the archive). */
+/* reconcile.o links cmd.o, whose table is in fleet.c, not the archive. */
 const struct cmd_entry *cmd_table[] = { NULL };
 
 struct fixture {
