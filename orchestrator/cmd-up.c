@@ -11,6 +11,7 @@
 #include "config.h"
 #include "driver.h"
 #include "state.h"
+#include "budget.h"
 #include "control.h"
 #include "offers.h"
 
@@ -867,38 +868,21 @@ up_ceiling(struct cmd_ctx *ctx, const struct offer_set *s, size_t i,
 }
 
 /*
- * The budget caps refuse a rent whose first hour would cross them:
- * spend so far in the period plus one hour of this offer.
+ * The budget caps refuse a rent while the breaker is tripped, and one
+ * whose first hour would cross them (budget.c says which, with figures).
  */
 static int
 up_budget_ok(struct cmd_ctx *ctx, const struct offer_entry *e, char **cause)
 {
-	const struct fleet_config	*c = ctx->conf;
-	int64_t				 now = now_wall(), day, month;
-	double				 spent, hour = e->offer.price_per_hour;
-	time_t				 t = (time_t)now;
-	struct tm			 tm;
+	struct budget	 b;
+	char		*why;
 
-	gmtime_r(&t, &tm);
-	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-	day = (int64_t)timegm(&tm);
-	tm.tm_mday = 1;
-	month = (int64_t)timegm(&tm);
-	if (c->budget.daily_usd > 0 && (spent = state_spent_since(ctx->st,
-	    day, now)) + hour > c->budget.daily_usd) {
-		*cause = xprintf("refused by budget.daily_usd: spent $%.2f "
-		    "today + $%.2f for the first hour of %s > cap $%.2f",
-		    spent, hour, e->drv->name, c->budget.daily_usd);
-		return (0);
-	}
-	if (c->budget.monthly_usd > 0 && (spent = state_spent_since(ctx->st,
-	    month, now)) + hour > c->budget.monthly_usd) {
-		*cause = xprintf("refused by budget.monthly_usd: spent $%.2f "
-		    "this month + $%.2f for the first hour of %s > cap $%.2f",
-		    spent, hour, e->drv->name, c->budget.monthly_usd);
-		return (0);
-	}
-	return (1);
+	budget_read(ctx->st, ctx->conf, now_wall(), &b);
+	if ((why = budget_refusal(&b, e->offer.price_per_hour,
+	    e->drv->name)) == NULL)
+		return (1);
+	*cause = why;
+	return (0);
 }
 
 /* Rent one offer: intent, create, wait healthy. */

@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 enum idle_action { IDLE_ACTION_TERMINATE, IDLE_ACTION_STOP };
+/* on_vanish: what the reconciler does when the provider lost the instance. */
+enum vanish_action { VANISH_RECREATE, VANISH_DOWN };
 
 struct tmpl_env {
 	char		*key;
@@ -136,6 +138,8 @@ struct fleet_template {
 	int		 tunnel;	/* reach the service over ssh */
 	char		*log_file;	/* workload log on the instance */
 	int64_t		 deadman_timeout;	/* seconds, 0 = off */
+	int		 on_vanish;	/* enum vanish_action */
+	int		 max_recreates;	/* per rolling 24h, default 3 */
 
 	struct {
 		char		*command;	/* {port} is substituted */

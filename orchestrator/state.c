@@ -1103,6 +1103,72 @@ state_event_list(struct state *st, const char *deployment, int limit,
 	return (0);
 }
 
+/*
+ * How many events of this kind the deployment has at or after since:
+ * the re-creation limit counts its "recreate" events in a rolling window
+ * this way, so the count survives restarts with no column to keep.
+ * Returns the count, -1 on error.
+ */
+int
+state_event_count(struct state *st, const char *deployment,
+    const char *kind, int64_t since, char **cause)
+{
+	sqlite3_stmt	*stmt;
+	int		 n = -1;
+
+	stmt = state_prepare(st, cause, "SELECT COUNT(*) FROM events WHERE "
+	    "deployment = ? AND kind = ? AND ts >= ?", "ssi", deployment,
+	    kind, since);
+	if (stmt == NULL)
+		return (-1);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		n = sqlite3_column_int(stmt, 0);
+	else
+		state_cause(st, cause, "count events");
+	sqlite3_finalize(stmt);
+	return (n);
+}
+
+/*
+ * The newest event of this kind (of one deployment, or fleet-wide ones
+ * when deployment is NULL). Event ids only grow, so callers compare ids to
+ * learn which of two events came last. 1 found, 0 none, -1 error.
+ */
+int
+state_event_last(struct state *st, const char *deployment, const char *kind,
+    struct st_event *e, char **cause)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	memset(e, 0, sizeof *e);
+	stmt = state_prepare(st, cause, "SELECT id, ts, deployment, kind, "
+	    "message FROM events WHERE deployment IS ? AND kind = ? "
+	    "ORDER BY id DESC LIMIT 1", "ss", deployment, kind);
+	if (stmt == NULL)
+		return (-1);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		e->id = sqlite3_column_int64(stmt, 0);
+		e->ts = sqlite3_column_int64(stmt, 1);
+		e->deployment = col_str(stmt, 2);
+		e->kind = col_str(stmt, 3);
+		e->message = col_str(stmt, 4);
+	} else if (rc != SQLITE_DONE)
+		state_cause(st, cause, "read event");
+	sqlite3_finalize(stmt);
+	return (rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1);
+}
+
+void
+st_event_clear(struct st_event *e)
+{
+	free(e->deployment);
+	free(e->kind);
+	free(e->message);
+	memset(e, 0, sizeof *e);
+}
+
 /* Reconciler and cost queries. */
 
 /* The row carrying label (labels are unique): 1 found, 0 none, -1 error. */

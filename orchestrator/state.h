@@ -120,6 +120,11 @@ int		 state_event(struct state *, const char *deployment,
 int		 state_event_list(struct state *, const char *deployment,
 		    int limit, struct st_event **, int *n, char **cause);
 void		 st_event_list_free(struct st_event *, int);
+int		 state_event_count(struct state *, const char *deployment,
+		    const char *kind, int64_t since, char **cause);
+int		 state_event_last(struct state *, const char *deployment,
+		    const char *kind, struct st_event *, char **cause);
+void		 st_event_clear(struct st_event *);
 double		 state_spent_deployment(struct state *, int64_t deployment_id,
 		    int64_t now);
 double		 state_spent_since(struct state *, int64_t since,

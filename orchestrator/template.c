@@ -21,6 +21,7 @@
 static const char *const port_protos[] = { "http", "ws", "tcp", NULL };
 static const char *const health_kinds[] = { "http", "tcp", "ws", "ssh", NULL };
 static const char *const idle_actions[] = { "terminate", "stop", NULL };
+static const char *const vanish_actions[] = { "recreate", "down", NULL };
 
 #define TMPL(f)	offsetof(struct fleet_template, f)
 #define HLTH(f)	offsetof(struct tmpl_health, f)
@@ -140,6 +141,12 @@ static const struct yfield template_fields[] = {
 	  .def = "0",
 	  .help = "the instance ends itself after this long without the "
 	  "daemon's heartbeat; 0 = off" },
+	{ .key = "on_vanish", .type = YF_ENUM, .off = TMPL(on_vanish),
+	  .choices = vanish_actions, .def = "recreate",
+	  .help = "an instance gone at its provider: recreate it, or down" },
+	{ .key = "max_recreates", .type = YF_INT, .off = TMPL(max_recreates),
+	  .min = 0, .max = 1000, .def = "3",
+	  .help = "re-creations per rolling 24h, then down; 0 = never" },
 	{ .key = "local", .type = YF_SECTION, .sub = local_fields,
 	  .help = "stand-in run by the local provider" },
 	{ .key = NULL }
