@@ -238,19 +238,19 @@ while read -r dep prov op crash delay idle dkill ddelay rival rdelay; do
 		rivals=$((rivals + 1))
 	fi
 	if [ "$dkill" = 1 ] && d=$(daemon_pid); then
-		(sleep "$ddelay"; kill -9 "$d" 2>/dev/null) &
+		(sleep "$ddelay"; kill_ours 9 "$d") &
 		killer=$!
 		dkills=$((dkills + 1))
 	fi
 	if [ "$crash" = kill ]; then
 		sleep "$delay"
-		if kill -9 "$opid" 2>/dev/null; then kills=$((kills + 1)); fi
+		if kill_ours 9 "$opid"; then kills=$((kills + 1)); fi
 	fi
 	w=0
 	while kill -0 "$opid" 2>/dev/null && [ $w -lt 300 ]; do
 		sleep 0.1; w=$((w + 1))
 	done
-	kill -9 "$opid" 2>/dev/null
+	kill_ours 9 "$opid"
 	wait "$opid" 2>/dev/null
 	[ -n "$killer" ] && wait "$killer" 2>/dev/null
 	[ -n "$rpid" ] && wait "$rpid" 2>/dev/null
