@@ -1367,6 +1367,7 @@ vast_list(const struct drv_ctx *ctx, struct drv_instance **out, size_t *n,
 				    err);
 				cJSON_Delete(root);
 				free(next);
+				next = NULL;	/* fail: frees it too */
 				if (r != 0)
 					goto fail;
 				return (0);

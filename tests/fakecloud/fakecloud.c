@@ -499,6 +499,7 @@ fc_listen(struct fc *fc, int port)
 	struct sockaddr_in		 sin;
 	socklen_t			 len = sizeof sin;
 
+	memset(&sin, 0, sizeof sin);
 	fc->http = evhttp_new(fc->base);
 	evhttp_set_allowed_methods(fc->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
