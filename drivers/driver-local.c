@@ -376,7 +376,7 @@ local_exec(const struct fleet_template *t, const char *label, int port,
     const char *cmd, const char *logpath, const char *owner,
     const char *deadman)
 {
-	char	 portbuf[16], *full;
+	char	 portbuf[16], *full, *v;
 	int	 fd, i;
 
 	setsid();
@@ -384,8 +384,11 @@ local_exec(const struct fleet_template *t, const char *label, int port,
 	/* The workload never sees the user's cloud keys. */
 	for (i = 0; local_secret_env[i] != NULL; i++)
 		unsetenv(local_secret_env[i]);
-	for (i = 0; i < t->local.nenv; i++)
-		setenv(t->local.env[i].key, t->local.env[i].value, 1);
+	for (i = 0; i < t->local.nenv; i++) {
+		v = drv_env_expand(t->local.env[i].value);
+		setenv(t->local.env[i].key, v, 1);
+		freezero_str(v);
+	}
 	/* Set last: a template must not be able to hide its own process. */
 	setenv("FLEET_LABEL", label, 1);
 	setenv("FLEET_PORT", portbuf, 1);

@@ -150,6 +150,7 @@ char	*drv_instance_upstream(const struct drv_instance *,
 	    const struct fleet_template *);
 struct cJSON;
 const char *drv_json_str(const struct cJSON *, const char *key);
+int	 drv_env_subst(const char *value, char **out, char **cause);
 char	*drv_env_expand(const char *value);
 char	*drv_label(const char *deployment, int64_t instance_id);
 int	 drv_label_parse(const char *label, char **deployment,

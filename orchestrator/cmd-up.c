@@ -22,6 +22,10 @@ const struct cmd_entry cmd_up_entry = {
 	    "[--idle DUR] [--max-lifetime DUR] [--no-idle-kill] "
 	    "[--timeout DUR] [--spot]",
 	"rent an instance for TEMPLATE, wait until healthy, print its URL",
+	"Every ${VAR} in the template's env (local.env for local) must be\n"
+	"set and not empty, or up exits 2 before any provider call, naming\n"
+	"the variable and file:line; ${VAR:-default} gives a default and\n"
+	"${VAR:-} allows empty.\n\n"
 	"Gathers offers from every enabled provider that has an API key (or\n"
 	"only --provider), cheapest first (ties by the template's provider\n"
 	"list; local only for GPU-less templates or when listed), and rents\n"
@@ -803,6 +807,15 @@ cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	    !driver_deadman_ok(drv, &cause)) {
 		fprintf(stderr, "fleet up: template %s sets deadman_timeout, "
 		    "but %s\n", t->name, cause);
+		free(cause);
+		template_free(t);
+		return (FLEET_EXIT_USAGE);
+	}
+	/* An unset ${VAR} fails here, before offers: nothing is rented. */
+	if (template_check_vars(t, o.provider == NULL ? TMPL_VARS_ALL :
+	    (drv->flags & DRV_LOCAL) ? TMPL_VARS_LOCAL : TMPL_VARS_ENV,
+	    &cause) != 0) {
+		fprintf(stderr, "fleet up: %s\n", cause);
 		free(cause);
 		template_free(t);
 		return (FLEET_EXIT_USAGE);
