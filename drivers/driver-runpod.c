@@ -473,6 +473,17 @@ runpod_gpu_util(const cJSON *pod, struct drv_instance *out)
 	}
 }
 
+/* The provider's text is untrusted: no control bytes, bounded. */
+static void
+runpod_clean_reason(struct drv_instance *out)
+{
+	char	*c = drv_text_clean(out->exit_reason,
+		    strnlen(out->exit_reason, 300), 0);
+
+	free(out->exit_reason);
+	out->exit_reason = c;
+}
+
 int
 runpod_parse_pod(const cJSON *pod, struct drv_instance *out)
 {
@@ -488,6 +499,15 @@ runpod_parse_pod(const cJSON *pod, struct drv_instance *out)
 	if ((s = drv_json_str(pod, "name")) != NULL)
 		out->name = xstrdup(s);
 	out->state = runpod_state(pod);
+	/* EXITED: the container stopped, by a podStop or by itself. */
+	if ((s = drv_json_str(pod, "desiredStatus")) != NULL &&
+	    strcmp(s, "EXITED") == 0) {
+		out->exited = 1;
+		s = drv_json_str(pod, "lastStatusChange");
+		out->exit_reason = s != NULL && *s != '\0' ?
+		    xprintf("pod EXITED (%s)", s) : xstrdup("pod EXITED");
+		runpod_clean_reason(out);
+	}
 	machine = cJSON_GetObjectItemCaseSensitive(pod, "machine");
 	if ((s = drv_json_str(machine, "gpuDisplayName")) != NULL)
 		out->gpu = xstrdup(s);

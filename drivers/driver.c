@@ -208,6 +208,8 @@ drv_instance_clear(struct drv_instance *in)
 	}
 	free(in->endpoints);
 	free(in->ssh_host);
+	free(in->exit_reason);
+	free(in->exit_output);
 	memset(in, 0, sizeof *in);
 }
 
@@ -286,6 +288,28 @@ drv_json_str(const struct cJSON *o, const char *key)
 
 	return (cJSON_IsString(v) && v->valuestring != NULL ?
 	    v->valuestring : NULL);
+}
+
+/*
+ * A provider's or a workload's text made safe to print: control bytes
+ * become '?' (newlines kept when asked), trailing space is dropped.
+ */
+char *
+drv_text_clean(const char *s, size_t len, int keep_newlines)
+{
+	char	*out = xstrndup(s, len);
+	size_t	 i, n = strlen(out);
+
+	while (n > 0 && strchr(" \t\r\n", out[n - 1]) != NULL)
+		out[--n] = '\0';
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)out[i];
+
+		if ((c < 0x20 && !(keep_newlines && c == '\n') && c != '\t') ||
+		    c == 0x7f)
+			out[i] = '?';
+	}
+	return (out);
 }
 
 /* A growing string for the expander. */

@@ -26,6 +26,10 @@ const struct cmd_entry cmd_up_entry = {
 	"set and not empty, or up exits 2 before any provider call, naming\n"
 	"the variable and file:line; ${VAR:-default} gives a default and\n"
 	"${VAR:-} allows empty.\n\n"
+	"A workload that exits while it boots (RunPod EXITED, Vast exited,\n"
+	"the local process gone) is terminated at once, with its reason and\n"
+	"last output, and no other offer is tried (exit 1): the workload\n"
+	"failed, not the capacity.\n\n"
 	"Gathers offers from every enabled provider that has an API key (or\n"
 	"only --provider), cheapest first (ties by the template's provider\n"
 	"list; local only for GPU-less templates or when listed), and rents\n"
@@ -264,11 +268,55 @@ up_sleep_ms(int64_t ms)
 	nanosleep(&ts, NULL);
 }
 
+/* How a wait for health ended: up_attempt decides on this, not on text. */
+enum up_wait_end {
+	UP_WAIT_HEALTHY,
+	UP_WAIT_FAILED,		/* not healthy, failed, gone: try another */
+	UP_WAIT_EXITED,		/* the workload ended by itself: stop */
+};
+
+/*
+ * The workload ended during its boot: a failover would only pay for the
+ * same failure on a pricier offer. Say why in the provider's words, with
+ * the last output fleet can reach, and record it; fills *cause.
+ */
+static void
+up_exited(struct cmd_ctx *ctx, const struct fleet_driver *drv,
+    const struct st_instance *in, const struct drv_instance *di,
+    struct up_progress *p, char **cause)
+{
+	const char	*reason = di->exit_reason != NULL ? di->exit_reason :
+			    "it stopped running after it had started";
+	char		*out = NULL, *line, *last = NULL, *name, *sp;
+	int64_t		 id;
+
+	up_stage(p, "exited: %s", reason);
+	if (di->exit_output != NULL) {
+		out = log_redact(di->exit_output);
+		fprintf(stderr, "  last output of %s:\n", in->label);
+		for (line = strtok_r(out, "\n", &sp); line != NULL;
+		    line = strtok_r(NULL, "\n", &sp)) {
+			fprintf(stderr, "  | %s\n", line);
+			last = line;
+		}
+	}
+	if (drv_label_parse(in->label, &name, &id) == 0) {
+		state_event(ctx->st, name, "exited", "%s %s exited during boot: "
+		    "%s%s%s", drv->name, in->provider_id, reason, last != NULL ?
+		    "; last output: " : "", last != NULL ? last : "");
+		free(name);
+	}
+	free(out);
+	*cause = xprintf("the workload exited during boot (%s: %s); no other "
+	    "offer is tried: the workload failed, not the capacity",
+	    drv->name, reason);
+}
+
 /*
  * Poll the driver and the health check on a backoff schedule until the
- * instance is healthy, fails, or the boot timeout passes.
+ * instance is healthy, fails, exits, or the boot timeout passes.
  */
-static int
+static enum up_wait_end
 up_wait(struct cmd_ctx *ctx, const struct fleet_template *t,
     const struct fleet_driver *drv, const struct drv_ctx *dctx,
     struct st_instance *in, int64_t timeout, struct up_progress *p,
@@ -280,7 +328,7 @@ up_wait(struct cmd_ctx *ctx, const struct fleet_template *t,
 	int64_t			 cap = t->health.interval > 0 ?
 				    t->health.interval * 1000 : 2000;
 	enum inst_state		 last = in->state;
-	int			 port_seen = 0;
+	int			 port_seen = 0, ran = 0;
 	char			*why = NULL;
 
 	deadline = now_mono_ms() + timeout * 1000;
@@ -291,14 +339,21 @@ up_wait(struct cmd_ctx *ctx, const struct fleet_template *t,
 			    err.kind != DRV_ERR_RATE_LIMITED) {
 				*cause = xprintf("%s: %s", drv->name,
 				    err.message);
-				return (-1);
+				return (UP_WAIT_FAILED);
 			}
 			free(why);
 			why = xstrdup(err.message);
 		} else {
 			if (deploy_record(ctx, t, in, &di, cause) != 0) {
 				drv_instance_clear(&di);
-				return (-1);
+				return (UP_WAIT_FAILED);
+			}
+			/* Booting again after running: it restarted itself. */
+			if (di.exited || (ran && di.state == INST_BOOTING)) {
+				up_exited(ctx, drv, in, &di, p, cause);
+				drv_instance_clear(&di);
+				free(why);
+				return (UP_WAIT_EXITED);
 			}
 			drv_instance_clear(&di);
 			if (in->state != last && in->state == INST_BOOTING)
@@ -310,17 +365,17 @@ up_wait(struct cmd_ctx *ctx, const struct fleet_template *t,
 				    drv->name, in->provider_id,
 				    inst_state_name(in->state));
 				free(why);
-				return (-1);
+				return (UP_WAIT_FAILED);
 			}
 			if (in->state == INST_RUNNING && in->upstream != NULL) {
 				if (!port_seen)
 					up_stage(p, "port open: %s",
 					    in->upstream);
-				port_seen = 1;
+				port_seen = ran = 1;
 				free(why);
 				why = NULL;
 				if (deploy_probe(ctx, t, in, &why) == 0)
-					return (0);
+					return (UP_WAIT_HEALTHY);
 			}
 		}
 		if (now_mono_ms() >= deadline)
@@ -338,7 +393,7 @@ up_wait(struct cmd_ctx *ctx, const struct fleet_template *t,
 		free(d);
 	}
 	free(why);
-	return (-1);
+	return (UP_WAIT_FAILED);
 }
 
 /*
@@ -630,6 +685,7 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 	struct st_instance	 in;
 	const char		*provider = e->drv->name;
 	enum up_outcome		 out = UP_STOP;
+	enum up_wait_end	 w;
 	int64_t			 timeout;
 
 	memset(&in, 0, sizeof in);
@@ -655,10 +711,11 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 	control_notify(ctx);
 	timeout = o->timeout > 0 ? o->timeout : t->health.boot_timeout > 0 ?
 	    t->health.boot_timeout : 900;
-	if (up_wait(ctx, t, e->drv, &e->dctx, &in, timeout, p, cause) != 0) {
+	if ((w = up_wait(ctx, t, e->drv, &e->dctx, &in, timeout, p,
+	    cause)) != UP_WAIT_HEALTHY) {
 		up_stage(p, "failed: %s", *cause);
 		up_abort(ctx, dep, &in, *cause);
-		out = up_interrupted ? UP_STOP : UP_NEXT;
+		out = up_interrupted || w == UP_WAIT_EXITED ? UP_STOP : UP_NEXT;
 		goto done;
 	}
 	up_stage(p, "healthy");
