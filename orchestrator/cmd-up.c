@@ -286,7 +286,7 @@ up_exited(struct cmd_ctx *ctx, const struct fleet_driver *drv,
     struct up_progress *p, char **cause)
 {
 	const char	*reason = di->exit_reason != NULL ? di->exit_reason :
-			    "it stopped running after it had started";
+			    "it was running, then booting again: it restarted";
 	char		*out = NULL, *line, *last = NULL, *name, *sp;
 	int64_t		 id;
 

@@ -134,6 +134,19 @@ for prov in runpod vast; do
 	check "$prov: the deployment is down" sh -c "'$FLEET' status ex-$prov | grep -q 'wants down'"
 done
 
+# RunPod's runtime gone after it had started (the container restarting
+# itself): a health path the workload never answers keeps up waiting.
+sed 's,path: /health,path: /never-healthy,; s,^name: bf$,name: bfrestart,' \
+    "$FLEET_TEMPLATE_DIR/bf.yaml" >"$FLEET_TEMPLATE_DIR/bfrestart.yaml"
+before=$(creates runpod)
+$C -d '{"provider":"runpod","after_ms":600,"when":"running"}' "$F/_control/exit" >/dev/null
+check_exit "runpod: runtime gone after running: up exits 1" 1 timed_up bfrestart --provider runpod
+echo "note: runpod restart: fleet up ended ${ms} ms after it started"
+out_has "runpod restart: it was running first" "port open:"
+out_has "runpod restart: names the reason" "exited: it was running, then booting again"
+check "runpod restart: no second create" [ "$(creates runpod)" -eq $((before + 1)) ]
+check "runpod restart: nothing left" [ "$(live runpod)" -eq 0 ]
+
 # Without --provider: both providers' offers, still no failover.
 before=$(( $(creates runpod) + $(creates vast) ))
 $C -d '{"provider":"*","after_ms":300}' "$F/_control/exit" >/dev/null

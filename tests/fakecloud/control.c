@@ -31,6 +31,7 @@ struct fc_rule {
 	char		*provider;	/* capacity */
 	char		*gpu;
 	int		 available;	/* -1 unlimited */
+	int		 running;	/* exit: after running, not in boot */
 	struct fc_rule	*next;
 };
 
@@ -313,10 +314,12 @@ control_set_capacity(struct fc_req *req, cJSON *j)
 }
 
 /*
- * POST /_control/exit {"provider","after_ms","count","message"}: the next
- * count (default 1) instances created at provider ("*": any) have their
- * workload exit after_ms (default 300) into the boot, before they run,
- * as a container whose command fails at start does.
+ * POST /_control/exit {"provider","after_ms","count","message","when"}:
+ * the next count (default 1) instances created at provider ("*": any)
+ * have their workload exit after_ms (default 300) into the boot, before
+ * they run, as a container whose command fails at start does. With
+ * "when": "running" it exits after_ms after it began running, and the
+ * instance is booting again, with no process: a container restarting.
  */
 static void
 control_exit(struct fc_req *req, cJSON *j)
@@ -324,10 +327,16 @@ control_exit(struct fc_req *req, cJSON *j)
 	struct fc_rule	*r;
 	const char	*prov = fc_json_string(j, "provider");
 	const char	*msg = fc_json_string(j, "message");
+	const char	*when = fc_json_string(j, "when");
 	int		 ms = (int)fc_json_number(j, "after_ms", 300);
 
 	if (ms < 1 || ms > 600000) {
 		fc_reply_error(req, 400, "after_ms must be 1-600000");
+		return;
+	}
+	if (when != NULL && strcmp(when, "boot") != 0 &&
+	    strcmp(when, "running") != 0) {
+		fc_reply_error(req, 400, "when must be boot or running");
 		return;
 	}
 	r = control_rule_add(req->fc, RULE_EXIT, NULL);
@@ -335,12 +344,14 @@ control_exit(struct fc_req *req, cJSON *j)
 	r->ms = ms;
 	r->count = (int)fc_json_number(j, "count", 1);
 	r->body = xstrdup(msg != NULL ? msg : "");
+	r->running = when != NULL && strcmp(when, "running") == 0;
 	fc_reply(req, 200, "application/json", "{\"ok\":true}");
 }
 
 /* For a create: is this instance's workload to exit? 1 with *ms, *msg. */
 int
-control_exit_take(struct fc *fc, const char *provider, int *ms, char **msg)
+control_exit_take(struct fc *fc, const char *provider, int *ms,
+    int *running, char **msg)
 {
 	struct fc_rule	*r;
 
@@ -352,6 +363,7 @@ control_exit_take(struct fc *fc, const char *provider, int *ms, char **msg)
 		if (r->count > 0)
 			r->count--;
 		*ms = r->ms;
+		*running = r->running;
 		*msg = xstrdup(r->body);
 		return (1);
 	}

@@ -50,6 +50,8 @@ struct fc_instance {
 	struct event		*timer;		/* next boot step */
 	int			 exit_ms;	/* >0: exits this long into
 						   its boot */
+	int			 exit_running;	/* 1: after running that
+						   long, booting again */
 	char			*exit_msg;	/* what the provider says */
 	cJSON			*meta;		/* provider's own */
 	TAILQ_ENTRY(fc_instance) entry;
@@ -147,7 +149,7 @@ int		 control_capacity_take(struct fc *, const char *provider,
 int		 control_capacity(struct fc *, const char *provider,
 		    const char *gpu);
 int		 control_exit_take(struct fc *, const char *provider,
-		    int *ms, char **msg);
+		    int *ms, int *running, char **msg);
 void		 control_log(struct fc_req *, int status);
 void		 control_reset(struct fc *);
 void		 control_free(struct fc *);

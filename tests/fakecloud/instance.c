@@ -167,11 +167,12 @@ instance_timer_cb(evutil_socket_t fd __unused, short events __unused,
 		if (instance_spawn(inst) != 0)
 			log_warn("%s: boots without a process", inst->id);
 		instance_set_state(inst, FC_BOOTING);
-		instance_timer_add(inst, inst->exit_ms > 0 ? inst->exit_ms :
+		instance_timer_add(inst, inst->exit_ms > 0 &&
+		    !inst->exit_running ? inst->exit_ms :
 		    inst->fc->boot_delay_ms);
 		break;
 	case FC_BOOTING:
-		if (inst->exit_ms > 0) {
+		if (inst->exit_ms > 0 && !inst->exit_running) {
 			instance_exit(inst);
 			break;
 		}
@@ -182,6 +183,18 @@ instance_timer_cb(evutil_socket_t fd __unused, short events __unused,
 			break;
 		}
 		instance_set_state(inst, FC_RUNNING);
+		if (inst->exit_ms > 0 && inst->exit_running)
+			instance_timer_add(inst, inst->exit_ms);
+		break;
+	case FC_RUNNING:
+		/*
+		 * Its process died after it ran: the container is being
+		 * restarted and runs no more (RunPod: runtime null again).
+		 */
+		log_info("%s: workload ends after running", inst->id);
+		instance_kill(inst);
+		inst->exit_ms = 0;
+		instance_set_state(inst, FC_BOOTING);
 		break;
 	default:
 		break;
@@ -239,7 +252,8 @@ instance_create(struct fc *fc, const char *provider, const char *id,
 	inst->created_ms = inst->updated_ms = fc_now_wall_ms();
 	inst->meta = cJSON_CreateObject();
 	inst->timer = evtimer_new(fc->base, instance_timer_cb, inst);
-	if (!control_exit_take(fc, provider, &inst->exit_ms, &inst->exit_msg))
+	if (!control_exit_take(fc, provider, &inst->exit_ms,
+	    &inst->exit_running, &inst->exit_msg))
 		inst->exit_ms = 0;
 	TAILQ_INSERT_TAIL(&fc->instances, inst, entry);
 	instance_boot(inst);
@@ -288,6 +302,7 @@ instance_start(struct fc_instance *inst, char **cause)
 		return (-1);
 	}
 	inst->exit_ms = 0;	/* a restart boots for real */
+	inst->exit_running = 0;
 	inst->restarts++;
 	instance_boot(inst);
 	return (0);
