@@ -12,13 +12,18 @@ export FLEET_CONFIG=$T/fleet.yaml
 export XDG_CONFIG_HOME=$T/xdg
 unset RUNPOD_API_KEY LAMBDA_API_KEY VAST_API_KEY PAPERSPACE_API_KEY
 mkdir -p "$FLEET_TEMPLATE_DIR" "$XDG_CONFIG_HOME"
-# A shared proxy port of our own, so parallel runs and a user's daemon
-# on the default 7070 never collide.
-E2E_SHARED_PORT=$((10000 + $$ % 9000))
+# Proxy ports of our own: tests/run.sh gives each script a slot
+# (E2E_SLOT), so scripts running side by side, and a user's daemon on the
+# default 7070 and 8900-8999, never pick the same shared or stable port.
+# 10000-19999 is below where local instances pick theirs (20000+).
+E2E_SLOT=${E2E_SLOT:-$(($$ % 90))}
+E2E_SHARED_PORT=$((10000 + E2E_SLOT * 100))
+E2E_PORT_MIN=$((E2E_SHARED_PORT + 1))
+E2E_PORT_MAX=$((E2E_SHARED_PORT + 99))
 # The daemon's own reconcile pass is off unless a script turns it on: the
 # scripts drive fleet reconcile themselves, at the moments they choose.
-printf 'proxy:\n  shared_port: %d\ndaemon:\n  reconcile_interval: 0s\n' \
-    "$E2E_SHARED_PORT" > "$FLEET_CONFIG"
+printf 'proxy:\n  shared_port: %d\n  port_min: %d\n  port_max: %d\ndaemon:\n  reconcile_interval: 0s\n' \
+    "$E2E_SHARED_PORT" "$E2E_PORT_MIN" "$E2E_PORT_MAX" > "$FLEET_CONFIG"
 E2E_PASSED=0
 E2E_FAILED=0
 E2E_PIDS=""

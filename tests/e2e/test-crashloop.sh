@@ -39,6 +39,8 @@ export FLEET_VAST_MIN_RELIABILITY=0 FLEET_VAST_VERIFIED=0
 cat > "$FLEET_CONFIG" <<YAML
 proxy:
   shared_port: $E2E_SHARED_PORT
+  port_min: $E2E_PORT_MIN
+  port_max: $E2E_PORT_MAX
 daemon:
   watch_interval: 1s
   reconcile_interval: 2s
@@ -200,7 +202,7 @@ wait "$lpid"
 rc=$?
 check "race: the up fails" [ "$rc" -eq 1 ]
 cp "$T/race.out" "$T/out"
-out_has "race: and says why" "race was taken down (fleet down) while"
+out_has "race: and says why" "race was taken down while coming up"
 race_alive() { alive_rows | grep -q ' fleet-race-'; }
 race_gone() { ! race_alive; }
 check "race: the up terminated its instance itself" race_gone
