@@ -95,8 +95,8 @@ static const char *state_migrations[] = {
 	"UPDATE instances SET billing_rate = price_per_hour"
 	" WHERE billing_since > 0;",
 	/* 5: when the user last said up or down (ms): the last word wins. */
-	"ALTER TABLE deployments ADD COLUMN desired_at INTEGER NOT NULL"
-	" DEFAULT 0;",
+	("ALTER TABLE deployments ADD COLUMN desired_at INTEGER NOT NULL"
+	" DEFAULT 0;"),
 };
 
 #define INSTANCE_COLS "id, deployment_id, provider, provider_id, label, " \
