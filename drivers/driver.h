@@ -72,8 +72,8 @@ struct drv_instance {
 	 * means the workload failed, not the capacity: no failover.
 	 */
 	int		 exited;
-	char		*exit_reason;	/* the provider's own words, or NULL */
-	char		*exit_output;	/* last lines of its output, or NULL */
+	char		*exit_reason;	/* the provider's words, or NULL */
+	char		*exit_output;	/* its last output lines, or NULL */
 };
 
 struct drv_offer {

@@ -298,7 +298,7 @@ up_sleep_ms(int64_t ms)
 /* How a wait for health ended: up_attempt decides on this, not on text. */
 enum up_wait_end {
 	UP_WAIT_HEALTHY,
-	UP_WAIT_FAILED,		/* not healthy, failed, gone: try another */
+	UP_WAIT_FAILED,		/* not healthy, failed, gone: next offer */
 	UP_WAIT_EXITED,		/* the workload ended by itself: stop */
 };
 
@@ -308,14 +308,13 @@ enum up_wait_end {
  * the last output fleet can reach, and record it; fills *cause.
  */
 static void
-up_exited(struct cmd_ctx *ctx, const struct fleet_driver *drv,
-    const struct st_instance *in, const struct drv_instance *di,
-    struct up_progress *p, char **cause)
+up_exited(struct cmd_ctx *ctx, const char *name,
+    const struct fleet_driver *drv, const struct st_instance *in,
+    const struct drv_instance *di, struct up_progress *p, char **cause)
 {
 	const char	*reason = di->exit_reason != NULL ? di->exit_reason :
 			    "it was running, then booting again: it restarted";
-	char		*out = NULL, *line, *last = NULL, *name, *sp;
-	int64_t		 id;
+	char		*out = NULL, *line, *last = NULL, *sp;
 
 	up_stage(p, "exited: %s", reason);
 	if (di->exit_output != NULL) {
@@ -327,12 +326,9 @@ up_exited(struct cmd_ctx *ctx, const struct fleet_driver *drv,
 			last = line;
 		}
 	}
-	if (drv_label_parse(in->label, &name, &id) == 0) {
-		state_event(ctx->st, name, "exited", "%s %s exited during boot: "
-		    "%s%s%s", drv->name, in->provider_id, reason, last != NULL ?
-		    "; last output: " : "", last != NULL ? last : "");
-		free(name);
-	}
+	state_event(ctx->st, name, "exited", "%s %s exited during boot: %s%s%s",
+	    drv->name, in->provider_id, reason, last != NULL ?
+	    "; last output: " : "", last != NULL ? last : "");
 	free(out);
 	*cause = xprintf("the workload exited during boot (%s: %s); no other "
 	    "offer is tried: the workload failed, not the capacity",
@@ -415,7 +411,7 @@ up_wait(struct cmd_ctx *ctx, const struct up_opts *o,
 			}
 			/* Booting again after running: it restarted itself. */
 			if (di.exited || (ran && di.state == INST_BOOTING)) {
-				up_exited(ctx, drv, in, &di, p, cause);
+				up_exited(ctx, o->name, drv, in, &di, p, cause);
 				drv_instance_clear(&di);
 				free(why);
 				return (UP_WAIT_EXITED);

@@ -31,7 +31,7 @@ struct fc_rule {
 	char		*provider;	/* capacity */
 	char		*gpu;
 	int		 available;	/* -1 unlimited */
-	int		 running;	/* exit: after running, not in boot */
+	int		 running;	/* exit: after it ran, not in boot */
 	struct fc_rule	*next;
 };
 

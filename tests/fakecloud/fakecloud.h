@@ -48,11 +48,11 @@ struct fc_instance {
 	int64_t			 created_ms;	/* epoch milliseconds */
 	int64_t			 updated_ms;	/* last state change */
 	struct event		*timer;		/* next boot step */
-	int			 exit_ms;	/* >0: exits this long into
-						   its boot */
-	int			 exit_running;	/* 1: after running that
-						   long, booting again */
-	char			*exit_msg;	/* what the provider says */
+	int			 exit_ms;	/* >0: exits this long
+						   into its boot */
+	int			 exit_running;	/* 1: after running
+						   that long, booting */
+	char			*exit_msg;	/* the provider's words */
 	cJSON			*meta;		/* provider's own */
 	TAILQ_ENTRY(fc_instance) entry;
 };

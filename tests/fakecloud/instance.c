@@ -33,8 +33,8 @@ const char *
 instance_state_name(enum fc_state s)
 {
 	static const char *names[] = {
-		"pending", "booting", "running", "stopped", "terminated", "gone",
-		"exited"
+		"pending", "booting", "running", "stopped", "terminated",
+		"gone", "exited"
 	};
 
 	return (names[s]);

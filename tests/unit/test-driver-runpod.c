@@ -960,7 +960,8 @@ test_canned_pods(void **arg __unused)
 	    "null,\"lastStatusChange\":\"Exited with code 3\\u001b[2J\"}");
 	assert_int_equal(runpod_parse_pod(j, &in), 0);
 	assert_int_equal(in.exited, 1);
-	assert_string_equal(in.exit_reason, "pod EXITED (Exited with code 3?[2J)");
+	assert_string_equal(in.exit_reason,
+	    "pod EXITED (Exited with code 3?[2J)");
 	assert_null(in.exit_output);
 	drv_instance_clear(&in);
 	cJSON_Delete(j);
