@@ -49,7 +49,8 @@
 #define RUNPOD_STOPPED_GB_MONTH	0.20
 
 #define RUNPOD_POD_FIELDS \
-	"id name desiredStatus podType costPerHr imageName env gpuCount " \
+	"id name desiredStatus podType costPerHr lastStatusChange imageName " \
+	"env gpuCount " \
 	"vcpuCount memoryInGb containerDiskInGb volumeInGb ports machineId " \
 	"machine { gpuDisplayName location podHostId } " \
 	"runtime { uptimeInSeconds " \
@@ -489,6 +490,7 @@ runpod_parse_pod(const cJSON *pod, struct drv_instance *out)
 {
 	const cJSON	*machine;
 	const char	*id, *s;
+	char		*reason;
 	double		 price;
 
 	memset(out, 0, sizeof *out);
@@ -506,6 +508,14 @@ runpod_parse_pod(const cJSON *pod, struct drv_instance *out)
 		s = drv_json_str(pod, "lastStatusChange");
 		out->exit_reason = s != NULL && *s != '\0' ?
 		    xprintf("pod EXITED (%s)", s) : xstrdup("pod EXITED");
+		/* RunPod gives no reason: an outbid spot pod exits too. */
+		if ((s = drv_json_str(pod, "podType")) != NULL &&
+		    strcmp(s, "INTERRUPTABLE") == 0) {
+			reason = out->exit_reason;
+			out->exit_reason = xprintf("%s; a spot pod, it may "
+			    "have been outbid", reason);
+			free(reason);
+		}
 		runpod_clean_reason(out);
 	}
 	machine = cJSON_GetObjectItemCaseSensitive(pod, "machine");

@@ -970,6 +970,13 @@ test_canned_pods(void **arg __unused)
 	assert_string_equal(in.exit_reason, "pod EXITED");
 	drv_instance_clear(&in);
 	cJSON_Delete(j);
+	j = parse("{\"id\":\"a\",\"desiredStatus\":\"EXITED\",\"podType\":"
+	    "\"INTERRUPTABLE\"}");
+	assert_int_equal(runpod_parse_pod(j, &in), 0);
+	assert_string_equal(in.exit_reason, "pod EXITED; a spot pod, it may "
+	    "have been outbid");
+	drv_instance_clear(&in);
+	cJSON_Delete(j);
 }
 
 static void
