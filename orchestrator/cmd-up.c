@@ -86,6 +86,7 @@ struct up_progress {
 	int64_t		 t0;
 	int		 tty;
 	int		 live;		/* a waiting line is on screen */
+	int		 wrote;		/* an intent of this up is in state */
 };
 
 static volatile sig_atomic_t up_interrupted;
@@ -972,6 +973,7 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 		*cause = xprintf("%s was taken down while coming up", o->name);
 		return (UP_DOWN);
 	}
+	p->wrote = 1;
 	r = up_create(ctx, o, t, e->drv, &e->dctx, &e->offer, dep->name, &in,
 	    &kind, cause);
 	if (r == 1) {
@@ -1066,7 +1068,7 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 {
 	struct st_deployment	 dep;
 	struct offer_set	 s;
-	struct up_progress	 p = { now_mono_ms(), is_tty(stderr), 0 };
+	struct up_progress	 p = { now_mono_ms(), is_tty(stderr), 0, 0 };
 	char			*cause = NULL;
 	int			 r, done, rc = FLEET_EXIT_FAIL, tried = 0;
 	int			 created = 0;
@@ -1122,8 +1124,12 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 		free(cause);
 		cause = xprintf("every offer failed (%d tried)", tried);
 	}
-	/* A down that won has said it already; else this up gives up. */
-	if (rc != FLEET_EXIT_OK && out != UP_DOWN)
+	/*
+	 * This up gives up what it asked for. Not when a down won (it said
+	 * so already), nor when it never wrote an intent: a rival up that
+	 * lost the race must not take the winner down.
+	 */
+	if (rc != FLEET_EXIT_OK && out != UP_DOWN && p.wrote)
 		state_deployment_set_desired(ctx->st, dep.id, "down", NULL);
 out:
 	/* Registered by this up and never rented: leave no trace. */

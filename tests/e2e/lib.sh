@@ -83,6 +83,21 @@ our_daemon_pid() {
 	echo "$_p"
 }
 
+# kill_ours SIG PID...: signal those PIDs that still are processes of this
+# script (their environment carries our FLEET_STATE_DIR). A pid whose
+# process ended may have gone to another script running side by side:
+# never kill that one. True when at least one was signalled.
+kill_ours() {
+	_sig=$1; _any=1
+	shift
+	for _p in "$@"; do
+		tr '\0' '\n' <"/proc/$_p/environ" 2>/dev/null |
+		    grep -qxF "FLEET_STATE_DIR=$FLEET_STATE_DIR" || continue
+		kill "-$_sig" "$_p" 2>/dev/null && _any=0
+	done
+	return $_any
+}
+
 e2e_cleanup() {
 	# The test's sshd and its sessions (start_sshd) first.
 	stop_sshd
@@ -91,7 +106,7 @@ e2e_cleanup() {
 		kill "$_dp" 2>/dev/null
 		sleep 0.2
 	fi
-	for p in $(local_procs) $E2E_PIDS; do kill -9 "$p" 2>/dev/null; done
+	kill_ours 9 $(local_procs) $E2E_PIDS
 	[ -n "$E2E_KEEP" ] && echo "kept $T" || rm -rf "$T"
 }
 trap e2e_cleanup EXIT

@@ -95,7 +95,7 @@ check "up after a down killed mid-way: its process lives" sh -c "[ -n \"$(local_
 "$FLEET" up slow >"$T/slow.out" 2>&1 &
 uppid=$!
 wait_for 10 sh -c "'$FLEET' ls | grep -Eq '^slow +local .* booting'"
-kill -9 $uppid 2>/dev/null; wait $uppid 2>/dev/null
+kill_ours 9 $uppid; wait $uppid 2>/dev/null
 check "kill -9 mid-boot: ls still shows it" sh -c "'$FLEET' ls | grep -Eq '^slow +local'"
 check "kill -9 mid-boot: its process lives on" sh -c "[ -n \"$(local_procs)\" ]"
 check_exit "kill -9 mid-boot: down terminates it" 0 "$FLEET" down slow

@@ -152,6 +152,8 @@ template vd "max_recreates: 1"
 cat > "$FLEET_CONFIG" <<YAML
 proxy:
   shared_port: $E2E_SHARED_PORT
+  port_min: $E2E_PORT_MIN
+  port_max: $E2E_PORT_MAX
 daemon:
   watch_interval: 1s
   reconcile_interval: 1s
@@ -181,6 +183,8 @@ echo $(( mid + 600 - $(date +%s) )) > "$CLK.new" && mv "$CLK.new" "$CLK"
 cat > "$FLEET_CONFIG" <<YAML
 proxy:
   shared_port: $E2E_SHARED_PORT
+  port_min: $E2E_PORT_MIN
+  port_max: $E2E_PORT_MAX
 daemon:
   watch_interval: 1s
   reconcile_interval: 0s
