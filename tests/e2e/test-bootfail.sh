@@ -14,7 +14,7 @@ export FAKECLOUD_VAST_KEY=$VKEY
 start_fakecloud --boot-delay-ms 200
 export RUNPOD_API_KEY=test-key FLEET_RUNPOD_URL=$F/runpod/graphql
 export VAST_API_KEY=$VKEY FLEET_VAST_URL=$F/vast
-unset BF_TOKEN BF_EMPTY BF_OPT
+unset BF_TOKEN BF_EMPTY BF_OPT HF_TOKEN
 
 # The boot timeout is 10 minutes, and every `fleet up` below runs under
 # `timeout 120`: an exit code of 1 (not 124) proves it did not wait.
@@ -89,6 +89,12 @@ check "nothing was rented" [ "$(live runpod)" -eq 0 -a "$(live vast)" -eq 0 ]
 check_exit "unset in local.env: exit 2 with --provider local" 2 $TO "$FLEET" up bflocal --provider local
 out_has "local.env: named with file:line" "bflocal.yaml:8: local.env TOKEN: \${BF_TOKEN} is not set"
 check "local.env: no process started" sh -c "[ -z \"$(local_procs)\" ]"
+# The local stand-in sends no env: the shipped template runs locally
+# without HF_TOKEN, while a cloud up of it is refused.
+check_exit "local ignores env: personaplex-7b without HF_TOKEN" 0 $TO "$FLEET" up personaplex-7b --name pplocal --provider local
+"$FLEET" down pplocal >/dev/null 2>&1
+check_exit "but on runpod it is refused" 2 $TO "$FLEET" up personaplex-7b --name pplocal --provider runpod
+out_has "refused naming HF_TOKEN" "env HF_TOKEN: \${HF_TOKEN} is not set"
 cat > "$FLEET_TEMPLATE_DIR/bfbad.yaml" <<'YAML'
 name: bfbad
 image: x
