@@ -753,6 +753,31 @@ vast_gpu_label(const char *name, int count)
 	return (s);
 }
 
+/*
+ * actual_status exited while intended_status is running: the container's
+ * main process ended by itself (an intended stop says "stopped"). Vast's
+ * status_msg is what it reports about it.
+ */
+static void
+vast_exited(const cJSON *o, struct drv_instance *out)
+{
+	const char	*actual = drv_json_str(o, "actual_status");
+	const char	*intended = drv_json_str(o, "intended_status");
+	const char	*msg = drv_json_str(o, "status_msg");
+	char		*clean;
+
+	if (actual == NULL || strcasecmp(actual, "exited") != 0 ||
+	    (intended != NULL && strcasecmp(intended, "stopped") == 0))
+		return;
+	out->exited = 1;
+	clean = msg != NULL ? drv_text_clean(msg, strnlen(msg, 300), 0) :
+	    xstrdup("");
+	out->exit_reason = *clean != '\0' ?
+	    xprintf("actual_status exited: %s", clean) :
+	    xstrdup("actual_status exited");
+	free(clean);
+}
+
 int
 vast_instance_from_json(const cJSON *o, struct drv_instance *out)
 {
@@ -770,6 +795,7 @@ vast_instance_from_json(const cJSON *o, struct drv_instance *out)
 	out->state = vast_state(drv_json_str(o, "actual_status"),
 	    drv_json_str(o, "intended_status"), drv_json_str(o, "cur_state"),
 	    drv_json_str(o, "status_msg"));
+	vast_exited(o, out);
 	d = vast_num(o, "num_gpus", 0);
 	out->gpu_count = d >= 0 && d < 1000 ? (int)d : 0;
 	out->gpu = vast_gpu_label(drv_json_str(o, "gpu_name"), out->gpu_count);

@@ -64,6 +64,16 @@ struct drv_instance {
 	double		 stopped_price_per_hour;	/* disk kept while stopped */
 	int		 has_gpu_util;	/* the provider reports it */
 	int		 gpu_util;	/* busiest GPU, percent */
+	/*
+	 * The workload is not running though the instance is still held:
+	 * RunPod's pod EXITED, Vast's actual_status exited while it is
+	 * meant to run, the local process gone without a terminate. While
+	 * `fleet up` waits for a boot (nothing of fleet's stopped it), this
+	 * means the workload failed, not the capacity: no failover.
+	 */
+	int		 exited;
+	char		*exit_reason;	/* the provider's words, or NULL */
+	char		*exit_output;	/* its last output lines, or NULL */
 };
 
 struct drv_offer {
@@ -150,7 +160,9 @@ char	*drv_instance_upstream(const struct drv_instance *,
 	    const struct fleet_template *);
 struct cJSON;
 const char *drv_json_str(const struct cJSON *, const char *key);
+int	 drv_env_subst(const char *value, char **out, char **cause);
 char	*drv_env_expand(const char *value);
+char	*drv_text_clean(const char *, size_t len, int keep_newlines);
 char	*drv_label(const char *deployment, int64_t instance_id);
 int	 drv_label_parse(const char *label, char **deployment,
 	    int64_t *instance_id);

@@ -107,7 +107,7 @@ out_has "never healthy: says why" "not healthy after 2s"
 out_has "never healthy: terminated" "terminated fleet-never-"
 check "never healthy: no process left" sh -c "[ -z \"$(local_procs)\" ]"
 check_exit "command exits at once: up fails" 1 "$FLEET" up dies
-out_has "command exits at once: says so" "no process labelled"
+out_has "command exits at once: says so" "the workload exited during boot (local: process"
 "$FLEET" up slow >"$T/int.out" 2>&1 &
 uppid=$!
 wait_for 10 sh -c "'$FLEET' ls | grep -Eq '^slow +local .* booting'"
