@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "fleet.h"
+#include "control.h"
 #include "driver.h"
 #include "state.h"
 
@@ -23,9 +24,13 @@ const struct cmd_entry cmd_ls_entry = {
 	"           price_per_hour, stable_url, upstream, created_at,\n"
 	"           spent_usd (plus desired, instance, uptime_seconds,\n"
 	"           kill_in_seconds, kill_reason, gpu_util_percent,\n"
-	"           billing_rate: what it pays per hour now)\n"
+	"           billing_rate: what it pays per hour now; watched: a\n"
+	"           daemon watches it)\n"
 	"$/h is the hourly price; for a stopped instance, its disk rate.\n"
-	"KILL IN is when the watchdog terminates it (idle or lifetime).\n",
+	"KILL IN is when the watchdog terminates it (idle or lifetime), or\n"
+	"\"no daemon\" when no daemon runs to do it. With live instances at a\n"
+	"provider and no daemon answering, ls starts one and says so; it warns\n"
+	"about each provider the daemon has no API key for.\n",
 	cmd_ls_exec,
 	0
 };
@@ -33,11 +38,16 @@ const struct cmd_entry cmd_ls_entry = {
 /* When the watchdog acts, and why; null when it never will. */
 static void
 ls_json_kill(cJSON *o, const struct st_deployment *d,
-    const struct st_instance *in, int64_t now)
+    const struct st_instance *in, int64_t now, int watched)
 {
 	const char	*why;
 	int64_t		 left = deploy_kill_in(d, in, now, &why);
 
+	if (left >= 0 && !watched) {
+		cJSON_AddNullToObject(o, "kill_in_seconds");
+		cJSON_AddStringToObject(o, "kill_reason", "no daemon");
+		return;
+	}
 	if (left < 0) {
 		cJSON_AddNullToObject(o, "kill_in_seconds");
 		cJSON_AddNullToObject(o, "kill_reason");
@@ -50,7 +60,7 @@ ls_json_kill(cJSON *o, const struct st_deployment *d,
 /* One deployment and its live instance as a JSON object. */
 static cJSON *
 ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
-    const struct st_instance *in, int has, int64_t now)
+    const struct st_instance *in, int has, int64_t now, int watched)
 {
 	cJSON	*o = cJSON_CreateObject();
 	char	*url = deploy_stable_url(ctx, d), *ts;
@@ -75,7 +85,7 @@ ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
 			cJSON_AddNullToObject(o, "upstream");
 		cJSON_AddNumberToObject(o, "uptime_seconds",
 		    (double)(now - in->created_at));
-		ls_json_kill(o, d, in, now);
+		ls_json_kill(o, d, in, now, watched);
 		cJSON_AddNumberToObject(o, "billing_rate", in->billing_rate);
 		if (in->gpu_util >= 0)
 			cJSON_AddNumberToObject(o, "gpu_util_percent",
@@ -92,6 +102,7 @@ ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
 		cJSON_AddNumberToObject(o, "uptime_seconds", 0);
 	}
 	cJSON_AddStringToObject(o, "stable_url", url);
+	cJSON_AddBoolToObject(o, "watched", watched);
 	ts = format_time(d->created_at);
 	cJSON_AddStringToObject(o, "created_at", ts);
 	cJSON_AddNumberToObject(o, "spent_usd",
@@ -103,7 +114,7 @@ ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
 
 static void
 ls_row(struct cmd_ctx *ctx, const struct st_deployment *d,
-    const struct st_instance *in, int has, int64_t now)
+    const struct st_instance *in, int has, int64_t now, int watched)
 {
 	char		*url = deploy_stable_url(ctx, d), *up, *spent, *kill;
 	const char	*why;
@@ -112,7 +123,9 @@ ls_row(struct cmd_ctx *ctx, const struct st_deployment *d,
 	up = has ? format_duration(now - in->created_at) : xstrdup("-");
 	spent = format_money(state_spent_deployment(ctx->st, d->id, now));
 	left = has ? deploy_kill_in(d, in, now, &why) : -1;
-	kill = left < 0 ? xstrdup("-") : format_duration(left);
+	/* A countdown no one will act on is worse than none. */
+	kill = left < 0 ? xstrdup("-") : !watched ? xstrdup("no daemon") :
+	    format_duration(left);
 	printf("%-20s %-10s %-16s %-10s %-8s %7.2f %9s %-9s %s\n", d->name,
 	    has ? in->provider : "-", has && in->gpu != NULL ? in->gpu : "-",
 	    has ? inst_state_name(in->state) : "down", up,
@@ -137,6 +150,7 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	cJSON			*arr = NULL;
 	char			*cause = NULL, *txt;
 	int			 ch, n, i, has, rc, all = 0, json = 0;
+	int			 watched;
 	int64_t			 now = now_wall();
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -151,6 +165,7 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return (cmd_usage_error(&cmd_ls_entry, "no arguments expected"));
 	if ((rc = cmd_open_state(ctx)) != 0)
 		return (rc);
+	watched = control_watch(ctx, "ls");
 	if (state_deployment_list(ctx->st, &deps, &n, &cause) != 0) {
 		fprintf(stderr, "fleet ls: %s\n", cause);
 		free(cause);
@@ -168,9 +183,9 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		if (has || all || strcmp(deps[i].desired, "up") == 0) {
 			if (json)
 				cJSON_AddItemToArray(arr, ls_json(ctx,
-				    &deps[i], &in, has, now));
+				    &deps[i], &in, has, now, watched));
 			else
-				ls_row(ctx, &deps[i], &in, has, now);
+				ls_row(ctx, &deps[i], &in, has, now, watched);
 		}
 		st_instance_clear(&in);
 	}

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "fleet.h"
+#include "control.h"
 #include "driver.h"
 #include "state.h"
 
@@ -18,7 +19,9 @@ const struct cmd_entry cmd_status_entry = {
 	"show one deployment: instance, live provider state, recent events",
 	"Shows what state records for the deployment, asks the provider for\n"
 	"the instance's live state (and says when the two disagree), and\n"
-	"lists the most recent events.\n\n"
+	"lists the most recent events. Like `fleet ls`, it starts the daemon\n"
+	"when live instances have none, and warns about each provider the\n"
+	"daemon has no API key for.\n\n"
 	"  --json   one JSON object (the `fleet ls --json` keys plus live_state,\n"
 	"           stable_port, idle_timeout, max_lifetime and events)\n",
 	cmd_status_exec,
@@ -183,6 +186,7 @@ cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((rc = cmd_deployment(ctx, &cmd_status_entry, argv[optind],
 	    &d)) != 0)
 		return (rc);
+	control_watch(ctx, "status");
 	has = state_instance_current(ctx->st, d.id, &in, NULL) == 1;
 	if (has && (live = status_live(ctx, &in, &why)) == NULL)
 		live = "error";
