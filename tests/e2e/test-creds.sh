@@ -67,6 +67,9 @@ check_exit "status exits 0" 0 "$FLEET" status rpecho
 keep
 out_has "status warns too, naming the instance" \
     "fleet status: warning: the daemon has no API key for runpod: it cannot stop rpecho"
+check_exit "daemon status exits 0" 0 "$FLEET" daemon status
+out_has "daemon status warns too" \
+    "fleet daemon: warning: the daemon has no API key for runpod"
 check_exit "doctor exits 1" 1 "$FLEET" doctor --offline
 keep
 out_has "doctor names the guard failure" \
