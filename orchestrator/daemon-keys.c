@@ -225,3 +225,34 @@ daemon_guard_metrics(struct daemon *d, struct evbuffer *b)
 		    cJSON_GetObjectItem(o, "unguarded")));
 	cJSON_Delete(g);
 }
+
+/* Log when the number of instances it cannot stop changes, not each sweep. */
+void
+daemon_guard_sweep(struct daemon *d)
+{
+	cJSON		*g = daemon_guard(d);
+	const cJSON	*o;
+	int		 n, total;
+
+	total = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(g,
+	    "unguarded"));
+	if (total != d->unguarded) {
+		cJSON_ArrayForEach(o, cJSON_GetObjectItem(g, "providers")) {
+			n = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(o,
+			    "unguarded"));
+			if (n > 0)
+				log_warn("guard: %d live %s instance%s cannot "
+				    "be stopped: no API key; run `fleet auth "
+				    "set %s`, then SIGHUP", n,
+				    cJSON_GetStringValue(cJSON_GetObjectItem(o,
+				    "provider")), n == 1 ? "" : "s",
+				    cJSON_GetStringValue(cJSON_GetObjectItem(o,
+				    "provider")));
+		}
+		if (total == 0)
+			log_info("guard: every live instance's provider key "
+			    "is here");
+		d->unguarded = total;
+	}
+	cJSON_Delete(g);
+}

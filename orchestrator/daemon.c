@@ -756,6 +756,7 @@ daemon_watch_cb(evutil_socket_t fd __unused, short ev __unused, void *arg)
 	if (d->draining)
 		return;
 	watchdog_sweep(d);
+	daemon_guard_sweep(d);
 	if (c->daemon.reconcile_interval <= 0 ||
 	    cmd_find("reconcile") == NULL || job_running(d, "*reconcile*"))
 		return;
@@ -865,6 +866,7 @@ daemon_run(struct cmd_ctx *ctx, int detach, const char *logfile)
 	daemon_refresh(&d);
 	/* Catch up at once: what became idle while no daemon ran dies now. */
 	watchdog_sweep(&d);
+	daemon_guard_sweep(&d);
 	d.next_reconcile_mono = now_mono_ms();
 	log_info("daemon %d ready: state %s, shared port %s:%d", (int)getpid(),
 	    ctx->state_dir, ctx->conf->proxy.bind,

@@ -84,6 +84,7 @@ struct daemon {
 	struct event		*ev_ssh;
 	struct daemon_key	*keys;		/* one per keyed provider */
 	size_t			 nkeys;
+	int			 unguarded;	/* at the last sweep */
 };
 
 /* daemon.c */
@@ -118,6 +119,7 @@ void	 daemon_keys_handed(struct daemon *, const char *env);
 void	 daemon_keys_free(struct daemon *);
 struct cJSON *daemon_guard(struct daemon *);
 void	 daemon_guard_metrics(struct daemon *, struct evbuffer *);
+void	 daemon_guard_sweep(struct daemon *);
 
 /* watchdog.c: idle kill, lifetime, budget breaker. */
 void	 watchdog_sweep(struct daemon *);

@@ -58,6 +58,9 @@ check "a keyless daemon starts" "$FLEET" daemon --detach
 check "/metrics counts 1 unguarded runpod instance" wait_for 5 unguarded 1
 check "the daemon's log says it has no runpod key" \
     grep -q "keys: runpod: no API key" "$FLEET_STATE_DIR/daemon.log"
+check "and that it cannot stop the pod" grep -q \
+    "guard: 1 live runpod instance cannot be stopped: no API key" \
+    "$FLEET_STATE_DIR/daemon.log"
 check_exit "ls exits 0" 0 "$FLEET" ls
 keep
 out_has "ls warns: the daemon has no key for runpod" \
