@@ -28,24 +28,40 @@ const struct cmd_entry cmd_ls_entry = {
 	"           daemon watches it)\n"
 	"$/h is the hourly price; for a stopped instance, its disk rate.\n"
 	"KILL IN is when the watchdog terminates it (idle or lifetime), or\n"
-	"\"no daemon\" when no daemon runs to do it. With live instances at a\n"
+	"\"no daemon\" when no daemon runs to do it, or \"no key\" when the\n"
+	"daemon has no API key for its provider. With live instances at a\n"
 	"provider and no daemon answering, ls starts one and says so; it warns\n"
 	"about each provider the daemon has no API key for.\n",
 	cmd_ls_exec,
 	0
 };
 
+/*
+ * Who would act on the countdown: NULL when the daemon will, else why it
+ * will not ("no daemon", or "no key": the daemon's jobs could not reach
+ * the provider).
+ */
+static const char *
+ls_unwatched(const struct st_instance *in, int watched, const cJSON *guard)
+{
+	if (!watched)
+		return ("no daemon");
+	if (guard != NULL && control_guard_lacks(guard, in->provider))
+		return ("no key");
+	return (NULL);
+}
+
 /* When the watchdog acts, and why; null when it never will. */
 static void
 ls_json_kill(cJSON *o, const struct st_deployment *d,
-    const struct st_instance *in, int64_t now, int watched)
+    const struct st_instance *in, int64_t now, const char *unwatched)
 {
 	const char	*why;
 	int64_t		 left = deploy_kill_in(d, in, now, &why);
 
-	if (left >= 0 && !watched) {
+	if (left >= 0 && unwatched != NULL) {
 		cJSON_AddNullToObject(o, "kill_in_seconds");
-		cJSON_AddStringToObject(o, "kill_reason", "no daemon");
+		cJSON_AddStringToObject(o, "kill_reason", unwatched);
 		return;
 	}
 	if (left < 0) {
@@ -60,7 +76,8 @@ ls_json_kill(cJSON *o, const struct st_deployment *d,
 /* One deployment and its live instance as a JSON object. */
 static cJSON *
 ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
-    const struct st_instance *in, int has, int64_t now, int watched)
+    const struct st_instance *in, int has, int64_t now, int watched,
+    const cJSON *guard)
 {
 	cJSON	*o = cJSON_CreateObject();
 	char	*url = deploy_stable_url(ctx, d), *ts;
@@ -85,7 +102,7 @@ ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
 			cJSON_AddNullToObject(o, "upstream");
 		cJSON_AddNumberToObject(o, "uptime_seconds",
 		    (double)(now - in->created_at));
-		ls_json_kill(o, d, in, now, watched);
+		ls_json_kill(o, d, in, now, ls_unwatched(in, watched, guard));
 		cJSON_AddNumberToObject(o, "billing_rate", in->billing_rate);
 		if (in->gpu_util >= 0)
 			cJSON_AddNumberToObject(o, "gpu_util_percent",
@@ -114,18 +131,20 @@ ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
 
 static void
 ls_row(struct cmd_ctx *ctx, const struct st_deployment *d,
-    const struct st_instance *in, int has, int64_t now, int watched)
+    const struct st_instance *in, int has, int64_t now, int watched,
+    const cJSON *guard)
 {
 	char		*url = deploy_stable_url(ctx, d), *up, *spent, *kill;
-	const char	*why;
+	const char	*why, *unwatched;
 	int64_t		 left;
 
 	up = has ? format_duration(now - in->created_at) : xstrdup("-");
 	spent = format_money(state_spent_deployment(ctx->st, d->id, now));
 	left = has ? deploy_kill_in(d, in, now, &why) : -1;
 	/* A countdown no one will act on is worse than none. */
-	kill = left < 0 ? xstrdup("-") : !watched ? xstrdup("no daemon") :
-	    format_duration(left);
+	unwatched = has ? ls_unwatched(in, watched, guard) : NULL;
+	kill = left < 0 ? xstrdup("-") : unwatched != NULL ?
+	    xstrdup(unwatched) : format_duration(left);
 	printf("%-20s %-10s %-16s %-10s %-8s %7.2f %9s %-9s %s\n", d->name,
 	    has ? in->provider : "-", has && in->gpu != NULL ? in->gpu : "-",
 	    has ? inst_state_name(in->state) : "down", up,
@@ -147,7 +166,7 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	};
 	struct st_deployment	*deps;
 	struct st_instance	 in;
-	cJSON			*arr = NULL;
+	cJSON			*arr = NULL, *guard = NULL;
 	char			*cause = NULL, *txt;
 	int			 ch, n, i, has, rc, all = 0, json = 0;
 	int			 watched;
@@ -165,10 +184,11 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return (cmd_usage_error(&cmd_ls_entry, "no arguments expected"));
 	if ((rc = cmd_open_state(ctx)) != 0)
 		return (rc);
-	watched = control_watch(ctx, "ls");
+	watched = control_watch(ctx, "ls", &guard);
 	if (state_deployment_list(ctx->st, &deps, &n, &cause) != 0) {
 		fprintf(stderr, "fleet ls: %s\n", cause);
 		free(cause);
+		cJSON_Delete(guard);
 		return (FLEET_EXIT_FAIL);
 	}
 	if (json)
@@ -183,9 +203,10 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		if (has || all || strcmp(deps[i].desired, "up") == 0) {
 			if (json)
 				cJSON_AddItemToArray(arr, ls_json(ctx,
-				    &deps[i], &in, has, now, watched));
+				    &deps[i], &in, has, now, watched, guard));
 			else
-				ls_row(ctx, &deps[i], &in, has, now, watched);
+				ls_row(ctx, &deps[i], &in, has, now, watched,
+				    guard);
 		}
 		st_instance_clear(&in);
 	}
@@ -196,5 +217,6 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		cJSON_Delete(arr);
 	}
 	st_deployment_list_free(deps, n);
+	cJSON_Delete(guard);
 	return (FLEET_EXIT_OK);
 }

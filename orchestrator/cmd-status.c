@@ -186,7 +186,7 @@ cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((rc = cmd_deployment(ctx, &cmd_status_entry, argv[optind],
 	    &d)) != 0)
 		return (rc);
-	control_watch(ctx, "status");
+	control_watch(ctx, "status", NULL);
 	has = state_instance_current(ctx->st, d.id, &in, NULL) == 1;
 	if (has && (live = status_live(ctx, &in, &why)) == NULL)
 		live = "error";

@@ -402,11 +402,14 @@ control_billing(struct cmd_ctx *ctx)
  * the daemon has no key for. 1 when a daemon watches, 0 when none does.
  */
 int
-control_watch(struct cmd_ctx *ctx, const char *who)
+control_watch(struct cmd_ctx *ctx, const char *who, cJSON **guardp)
 {
 	cJSON	*guard = NULL;
 	char	*cause = NULL;
 	int	 live;
+
+	if (guardp != NULL)
+		*guardp = NULL;
 
 	if (ctx->st == NULL || ctx->state_dir == NULL)
 		return (control_alive(ctx->state_dir));
@@ -432,6 +435,24 @@ control_watch(struct cmd_ctx *ctx, const char *who)
 		return (1);
 	}
 	control_guard_warn(guard, who, stderr);
-	cJSON_Delete(guard);
+	if (guardp != NULL)
+		*guardp = guard;
+	else
+		cJSON_Delete(guard);
 	return (1);
+}
+
+/* Does the daemon's guard say it has no key for provider? */
+int
+control_guard_lacks(const cJSON *guard, const char *provider)
+{
+	const cJSON	*p;
+	const char	*name;
+
+	cJSON_ArrayForEach(p, cJSON_GetObjectItem(guard, "providers")) {
+		name = cJSON_GetStringValue(cJSON_GetObjectItem(p, "provider"));
+		if (name != NULL && strcmp(name, provider) == 0)
+			return (cJSON_IsFalse(cJSON_GetObjectItem(p, "key")));
+	}
+	return (0);
 }

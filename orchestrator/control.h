@@ -78,9 +78,13 @@ int	 control_guard_warn(const cJSON *guard, const char *who, FILE *f);
 /*
  * With live billing instances and no daemon answering, start one and say
  * so on stderr; then warn about the providers it has no key for. Returns
- * 1 when a daemon watches, 0 when none does (ls shows "no daemon").
+ * 1 when a daemon watches, 0 when none does (ls shows "no daemon"). With
+ * guard non-NULL, *guard is the daemon's guard object (caller frees), or
+ * NULL.
  */
-int	 control_watch(struct cmd_ctx *, const char *who);
+int	 control_watch(struct cmd_ctx *, const char *who, cJSON **guard);
+/* 1 when the guard says the daemon has no key for provider. */
+int	 control_guard_lacks(const cJSON *guard, const char *provider);
 /* How many live instances bill at a provider (state must be open). */
 int	 control_billing(struct cmd_ctx *);
 

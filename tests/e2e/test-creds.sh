@@ -66,6 +66,11 @@ keep
 out_has "ls warns: the daemon has no key for runpod" \
     "warning: the daemon has no API key for runpod: it cannot stop rpecho (fleet-rpecho-"
 out_has "ls says how to fix it" "run \`fleet auth set runpod\`"
+cp "$T/out" "$T/ls.out"
+check "KILL IN says no key, not a countdown no job could act on" \
+    grep -qE '^rpecho .* no key ' "$T/ls.out"
+check "ls --json: kill_reason no key" \
+    sh -c "'$FLEET' ls --json 2>/dev/null | grep -q '\"kill_reason\":[[:space:]]*\"no key\"'"
 check_exit "status exits 0" 0 "$FLEET" status rpecho
 keep
 out_has "status warns too, naming the instance" \
@@ -137,7 +142,8 @@ out_has "auth ls: local needs no key" "local        no key needed"
 check_exit "auth ls with the env set exits 0" 0 \
     env RUNPOD_API_KEY=rp_env_Other77 "$FLEET" auth ls
 out_has "auth ls: the env comes first" "runpod       env RUNPOD_API_KEY"
-check "auth ls never prints the key" sh -c "! grep -q 'rp_env_Other77' '$T/out'"
+cp "$T/out" "$T/auth.out"
+check "auth ls never prints the key" sh -c "grep -q RUNPOD_API_KEY '$T/auth.out' && ! grep -q 'rp_env_Other77' '$T/auth.out'"
 mkdir -p "$HOME/.runpod" "$XDG_CONFIG_HOME/vastai"
 printf 'apikey = "rp_cli_Zz88"\napiurl = "x"\n' >"$HOME/.runpod/config.toml"
 printf 'vk_cli_Yy99\n' >"$XDG_CONFIG_HOME/vastai/vast_api_key"
@@ -152,7 +158,8 @@ out_has "auth ls: runpod from runpodctl's file" \
     "runpod       runpodctl file $HOME/.runpod/config.toml"
 out_has "auth ls: vast from vastai's file" \
     "vast         vastai file $XDG_CONFIG_HOME/vastai/vast_api_key"
-check "no CLI key printed" sh -c "! grep -qE 'rp_cli_Zz88|vk_cli_Yy99' '$T/out'"
+cp "$T/out" "$T/auth.out"
+check "no CLI key printed" sh -c "grep -q runpodctl '$T/auth.out' && ! grep -qE 'rp_cli_Zz88|vk_cli_Yy99' '$T/auth.out'"
 mv "$CREDS.away" "$CREDS"
 rm -rf "$HOME/.runpod" "$XDG_CONFIG_HOME/vastai"
 
@@ -211,7 +218,8 @@ check_exit "ls when the daemon cannot start exits 0" 0 "$FLEET" ls
 keep
 out_has "ls warns that nothing watches" "warning: no daemon: 1 live deployment has no watchdog"
 out_has "KILL IN says no daemon, not a countdown" "no daemon"
-check "no countdown for rpecho" sh -c "! grep -E '^rpecho .* (59m|1h) ' '$T/out'"
+cp "$T/out" "$T/ls.out"
+check "no countdown for rpecho" sh -c "! grep -E '^rpecho .* (59m|1h) ' '$T/ls.out'"
 check "ls --json: kill_reason no daemon" \
     sh -c "'$FLEET' ls --json 2>/dev/null | grep -q '\"kill_reason\":[[:space:]]*\"no daemon\"'"
 kill "$blocker"
