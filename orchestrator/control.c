@@ -162,6 +162,37 @@ control_alive(const char *state_dir)
 }
 
 /*
+ * In the child about to become the daemon: a key this command exported
+ * from a file (creds_export) is left for the daemon to read from that
+ * file itself, so it knows where the key came from and a later `fleet
+ * auth rm` or SIGHUP applies to it.
+ */
+static void
+control_daemon_env(struct cmd_ctx *ctx)
+{
+	const struct fleet_driver	**dp;
+	struct creds_key		  k;
+	const char			 *env, *v;
+	char				 *cause = NULL;
+
+	for (dp = driver_table; *dp != NULL; dp++) {
+		if (!((*dp)->flags & DRV_NEEDS_KEY) ||
+		    (env = creds_env_name(*dp, ctx->conf)) == NULL ||
+		    (v = getenv(env)) == NULL)
+			continue;
+		if (creds_lookup(*dp, ctx->conf, CREDS_SKIP_ENV, &k,
+		    &cause) != 0) {
+			free(cause);
+			cause = NULL;
+			continue;
+		}
+		if (k.key != NULL && strcmp(k.key, v) == 0)
+			unsetenv(env);
+		creds_key_clear(&k);
+	}
+}
+
+/*
  * Start the daemon the way tmux starts its server: fork, exec ourselves
  * as `fleet daemon --detach`, then wait until the socket answers.
  */
@@ -186,6 +217,7 @@ control_ensure_daemon(struct cmd_ctx *ctx, char **cause)
 	argv[n++] = (char *)"--detach";
 	argv[n] = NULL;
 	if ((pid = fork()) == 0) {
+		control_daemon_env(ctx);
 		setenv("FLEET_STATE_DIR", ctx->state_dir, 1);
 		/* A crash point meant for this command is not the daemon's. */
 		unsetenv("FLEET_TEST_CRASH");

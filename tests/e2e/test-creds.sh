@@ -225,6 +225,21 @@ check "ls --json: kill_reason no daemon" \
 kill "$blocker"
 wait_for 5 sh -c "! kill -0 $blocker 2>/dev/null"
 
+# A daemon `fleet up` starts reads the file's key itself, so `auth rm`
+# (or a SIGHUP) still applies to it.
+check_exit "up with the key from the file starts a daemon" 0 \
+    "$FLEET" up rpecho --name two --provider runpod --idle 1h
+keep
+check "that daemon has the key" wait_for 5 unguarded 0
+check_exit "auth rm runpod exits 0" 0 "$FLEET" auth rm runpod
+check "the daemon up started let the file's key go: 2 unguarded" \
+    wait_for 5 unguarded 2
+check_exit "auth set runpod again" 0 \
+    sh -c "printf '%s\n' '$KEY' | '$FLEET' auth set runpod"
+check "and has it again" wait_for 5 unguarded 0
+check_exit "down two exits 0" 0 "$FLEET" down two
+keep
+
 # --- the end --------------------------------------------------------------
 check_exit "down exits 0" 0 "$FLEET" down rpecho
 keep
