@@ -33,7 +33,8 @@ const struct cmd_entry cmd_auth_entry = {
 	"  ls [--json]    each provider and where its key comes from: env VAR,\n"
 	"                 credentials file, CLI file PATH, or none; --json: an\n"
 	"                 array of {provider, needs_key, source, where, error}\n"
-	"  rm PROVIDER    remove the provider's key from the credentials file\n\n"
+	"  rm PROVIDER    remove the provider's key from the credentials\n"
+	"                 file\n\n"
 	"set and rm ask a running daemon to look its keys up again. Exit 2 for\n"
 	"an unknown provider or bad input, 1 when the file cannot be used.\n",
 	cmd_auth_exec,
@@ -339,8 +340,8 @@ cmd_auth_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return (cmd_usage_error(&cmd_auth_entry, "unknown subcommand "
 		    "'%s'", sub));
 	if (optind != argc - 1 || json)
-		return (cmd_usage_error(&cmd_auth_entry, "%s needs one PROVIDER",
-		    sub));
+		return (cmd_usage_error(&cmd_auth_entry,
+		    "%s needs one PROVIDER", sub));
 	if (strcmp(sub, "set") == 0)
 		return (auth_set(ctx, argv[optind]));
 	return (auth_rm(ctx, argv[optind]));

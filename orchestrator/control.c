@@ -362,7 +362,8 @@ control_guard_names(const cJSON *p)
 	const char	*dep, *label;
 
 	cJSON_ArrayForEach(o, cJSON_GetObjectItem(p, "instances")) {
-		dep = cJSON_GetStringValue(cJSON_GetObjectItem(o, "deployment"));
+		dep = cJSON_GetStringValue(cJSON_GetObjectItem(o,
+		    "deployment"));
 		label = cJSON_GetStringValue(cJSON_GetObjectItem(o, "label"));
 		t = s;
 		s = xprintf("%s%s%s (%s)", t, *t != '\0' ? ", " : "",

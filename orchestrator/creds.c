@@ -127,7 +127,8 @@ creds_parse_line(const char *name, int line, char *s, struct creds_entry *e,
 	char	*eq, *k, *v, *end, *why = NULL;
 
 	if ((eq = strchr(s, '=')) == NULL) {
-		*cause = xprintf("%s:%d: expected `PROVIDER = KEY`", name, line);
+		*cause = xprintf("%s:%d: expected `PROVIDER = KEY`", name,
+		    line);
 		return (-1);
 	}
 	*eq = '\0';
@@ -354,7 +355,8 @@ creds_cli_read(const struct drv_key_file *kf, char **path, char **key,
 	fclose(f);
 	buf[len] = '\0';
 	if (kf->format == DRV_KEYFILE_TOML) {
-		if ((r = creds_toml_find(*path, buf, kf->field, &k, cause)) <= 0)
+		r = creds_toml_find(*path, buf, kf->field, &k, cause);
+		if (r <= 0)
 			goto out;
 	} else {
 		buf[strcspn(buf, "\r\n")] = '\0';

@@ -74,7 +74,8 @@ int	 creds_lookup(const struct fleet_driver *, const struct fleet_config *,
 void	 creds_key_clear(struct creds_key *);
 /* "env RUNPOD_API_KEY", "credentials file PATH", "runpodctl file PATH". */
 char	*creds_source_text(const struct creds_key *);
-const char *creds_source_name(enum creds_source);	/* env, file, cli, none */
+/* "env", "file", "cli" or "none". */
+const char *creds_source_name(enum creds_source);
 
 /*
  * The key for one provider as the drivers use it: looked up, then set as

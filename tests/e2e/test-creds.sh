@@ -163,6 +163,19 @@ check "no CLI key printed" sh -c "grep -q runpodctl '$T/auth.out' && ! grep -qE 
 mv "$CREDS.away" "$CREDS"
 rm -rf "$HOME/.runpod" "$XDG_CONFIG_HOME/vastai"
 
+# --- on a terminal: a prompt, no echo (script(1) gives it a pty) ----------
+if command -v script >/dev/null 2>&1; then
+	(sleep 1; printf 'rp_tty_Pq4242\n') |
+	    timeout 20 script -qec "'$FLEET' auth set vast" /dev/null \
+	    >"$T/tty.out" 2>&1
+	check "tty: the prompt is shown" grep -q "API key for vast (not echoed)" "$T/tty.out"
+	check "tty: the key is not echoed" sh -c "! grep -q rp_tty_Pq4242 '$T/tty.out'"
+	check "tty: the key is stored" grep -qx "vast = rp_tty_Pq4242" "$CREDS"
+	"$FLEET" auth rm vast >/dev/null 2>&1
+else
+	echo "note: no script(1): the tty prompt is not tested"
+fi
+
 # --- bad input ------------------------------------------------------------
 check_exit "auth set of an unknown provider exits 2" 2 \
     sh -c "echo x1234 | '$FLEET' auth set runpd"

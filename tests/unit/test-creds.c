@@ -161,7 +161,8 @@ test_parse_errors(void **state __unused)
 		const char	*want;
 	} bad[] = {
 		{ "runpod rp_AAAA1111\n", "F:1: expected `PROVIDER = KEY`" },
-		{ "# c\nrunpd = rp_AAAA1111\n", "F:2: 'runpd' is not a provider" },
+		{ "# c\nrunpd = rp_AAAA1111\n",
+		    "F:2: 'runpd' is not a provider" },
 		{ "local = xxxxxxxx\n", "F:1: 'local' is not a provider" },
 		{ "runpod =\n", "F:1: runpod: the key is empty" },
 		{ "runpod = rp AAAA\n", "F:1: runpod: the key has a space" },
@@ -357,7 +358,8 @@ test_set_remove(void **state __unused)
 	assert_int_equal(creds_file_set(cpath, "runpod", "rp_NEW_3", &cause),
 	    0);
 	text = slurp(cpath);
-	assert_string_equal(text, "# mine\nvast = vk_1111\nrunpod = rp_NEW_3\n");
+	assert_string_equal(text,
+	    "# mine\nvast = vk_1111\nrunpod = rp_NEW_3\n");
 	free(text);
 	assert_int_equal(creds_file_remove(cpath, "vast", &removed, &cause), 0);
 	assert_int_equal(removed, 1);
