@@ -8,6 +8,7 @@
 
 #include "fleet.h"
 #include "state.h"
+#include "budget.h"
 
 static int cmd_cost_exec(struct cmd_ctx *, int, char **);
 
@@ -24,7 +25,9 @@ const struct cmd_entry cmd_cost_entry = {
 	"                everything recorded\n"
 	"  --by KEY      deployment (default), provider or day\n"
 	"  --json        {since, until, by, groups: [{key, usd, hours}],\n"
-	"                total_usd}\n",
+	"                total_usd, breaker}\n"
+	"While the budget breaker is tripped, a last line says so: the cap\n"
+	"reached and when new launches open (breaker: null otherwise).\n",
 	cmd_cost_exec,
 	0
 };
@@ -47,7 +50,7 @@ cost_parse_by(const char *s, enum st_cost_by *by)
 
 static void
 cost_json(const struct st_cost *c, int n, enum st_cost_by by, int64_t since,
-    int64_t now, double total)
+    int64_t now, double total, const struct budget *b)
 {
 	cJSON	*top = cJSON_CreateObject(), *a, *o;
 	char	*ts, *txt;
@@ -72,6 +75,7 @@ cost_json(const struct st_cost *c, int n, enum st_cost_by by, int64_t since,
 		cJSON_AddItemToArray(a, o);
 	}
 	cJSON_AddNumberToObject(top, "total_usd", total);
+	budget_json_add(top, "breaker", b);
 	txt = cJSON_Print(top);
 	printf("%s\n", txt);
 	free(txt);
@@ -110,6 +114,7 @@ cmd_cost_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct st_cost	*c;
+	struct budget	 b;
 	enum st_cost_by	 by = ST_COST_DEPLOYMENT;
 	const char	*since_arg = "7d";
 	char		*cause = NULL, *window;
@@ -159,13 +164,18 @@ cmd_cost_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		total += c[i].usd;
 		secs += c[i].seconds;
 	}
+	budget_read(ctx->st, ctx->conf, now, &b);
 	if (json)
-		cost_json(c, n, by, since, now, total);
+		cost_json(c, n, by, since, now, total, &b);
 	else {
 		window = since > 0 ? xprintf("last %s, up to now", since_arg) :
 		    xstrdup("everything recorded, up to now");
 		cost_table(c, n, by, window, total, secs);
 		free(window);
+		if ((window = budget_breaker_line(&b)) != NULL) {
+			printf("%s\n", window);
+			free(window);
+		}
 	}
 	st_cost_list_free(c, n);
 	return (FLEET_EXIT_OK);

@@ -7,9 +7,12 @@
 #include <cjson/cJSON.h>
 
 #include "fleet.h"
+#include "config.h"
 #include "control.h"
 #include "driver.h"
 #include "state.h"
+#include "budget.h"
+#include "reconcile.h"
 
 static int cmd_ls_exec(struct cmd_ctx *, int, char **);
 
@@ -24,14 +27,20 @@ const struct cmd_entry cmd_ls_entry = {
 	"           price_per_hour, stable_url, upstream, created_at,\n"
 	"           spent_usd (plus desired, instance, uptime_seconds,\n"
 	"           kill_in_seconds, kill_reason, gpu_util_percent,\n"
-	"           billing_rate: what it pays per hour now; watched: a\n"
-	"           daemon watches it)\n"
+	"           billing_rate: what it pays per hour now,\n"
+	"           recreates_24h, max_recreates, on_vanish, taken_down,\n"
+	"           stopped_by_breaker, breaker; watched: a daemon watches\n"
+	"           it)\n"
 	"$/h is the hourly price; for a stopped instance, its disk rate.\n"
 	"KILL IN is when the watchdog terminates it (idle or lifetime), or\n"
 	"\"no daemon\" when no daemon runs to do it, or \"no key\" when the\n"
 	"daemon has no API key for its provider. With live instances at a\n"
 	"provider and no daemon answering, ls starts one and says so; it warns\n"
-	"about each provider the daemon has no API key for.\n",
+	"about each provider the daemon has no API key for.\n"
+	"Notes under the table: re-creations in the last 24h, a deployment\n"
+	"fleet took down (re-create limit, on_vanish: down, the budget\n"
+	"breaker; listed until it is brought back), and a tripped breaker\n"
+	"with the time new launches open.\n",
 	cmd_ls_exec,
 	0
 };
@@ -49,6 +58,57 @@ ls_unwatched(const struct st_instance *in, int watched, const cJSON *guard)
 	if (guard != NULL && control_guard_lacks(guard, in->provider))
 		return ("no key");
 	return (NULL);
+}
+
+/*
+ * What fleet did to a deployment on its own, for the notes under the
+ * table and --json: taken down on a vanish or by the budget breaker (then
+ * *fleet_down is set: listed though down), or re-created lately.
+ */
+struct ls_notes {
+	struct rc_recreates	 rr;
+	char			*taken_down;	/* event message, or NULL */
+	int			 breaker;	/* the breaker stopped it */
+};
+
+static void
+ls_notes_read(struct cmd_ctx *ctx, const struct st_deployment *d,
+    const struct budget *b, int64_t now, struct ls_notes *n)
+{
+	memset(n, 0, sizeof *n);
+	reconcile_recreates(ctx, d, now, &n->rr);
+	reconcile_taken_down(ctx, d, now, &n->taken_down);
+	n->breaker = n->taken_down == NULL && budget_stopped(ctx->st, b,
+	    d->name);
+}
+
+/* The note line for the text table, or NULL: nothing to say. */
+static char *
+ls_note_text(const struct st_deployment *d, const struct ls_notes *n)
+{
+	if (n->taken_down != NULL)
+		return (xprintf("%s: %s", d->name, n->taken_down));
+	if (n->breaker)
+		return (xprintf("%s: stopped by the budget breaker", d->name));
+	if (n->rr.count > 0)
+		return (xprintf("%s: re-created %d/%d in 24h (max_recreates)",
+		    d->name, n->rr.count, n->rr.max));
+	return (NULL);
+}
+
+static void
+ls_json_notes(cJSON *o, const struct ls_notes *n, const struct budget *b)
+{
+	cJSON_AddNumberToObject(o, "recreates_24h", n->rr.count);
+	cJSON_AddNumberToObject(o, "max_recreates", n->rr.max);
+	cJSON_AddStringToObject(o, "on_vanish", n->rr.on_vanish ==
+	    VANISH_DOWN ? "down" : "recreate");
+	if (n->taken_down != NULL)
+		cJSON_AddStringToObject(o, "taken_down", n->taken_down);
+	else
+		cJSON_AddNullToObject(o, "taken_down");
+	cJSON_AddBoolToObject(o, "stopped_by_breaker", n->breaker);
+	budget_json_add(o, "breaker", b);
 }
 
 /* When the watchdog acts, and why; null when it never will. */
@@ -166,10 +226,12 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	};
 	struct st_deployment	*deps;
 	struct st_instance	 in;
-	cJSON			*arr = NULL, *guard = NULL;
-	char			*cause = NULL, *txt;
+	struct ls_notes		 nt;
+	struct budget		 b;
+	cJSON			*arr = NULL, *o, *guard = NULL;
+	char			*cause = NULL, *txt, **notes = NULL;
 	int			 ch, n, i, has, rc, all = 0, json = 0;
-	int			 watched;
+	int			 nnotes = 0, watched;
 	int64_t			 now = now_wall();
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -191,6 +253,7 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		cJSON_Delete(guard);
 		return (FLEET_EXIT_FAIL);
 	}
+	budget_read(ctx->st, ctx->conf, now, &b);
 	if (json)
 		arr = cJSON_CreateArray();
 	else
@@ -200,15 +263,35 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		has = state_instance_current(ctx->st, deps[i].id, &in,
 		    NULL) == 1;
-		if (has || all || strcmp(deps[i].desired, "up") == 0) {
-			if (json)
-				cJSON_AddItemToArray(arr, ls_json(ctx,
-				    &deps[i], &in, has, now, watched, guard));
-			else
+		ls_notes_read(ctx, &deps[i], &b, now, &nt);
+		if (has || all || strcmp(deps[i].desired, "up") == 0 ||
+		    nt.taken_down != NULL || nt.breaker) {
+			if (json) {
+				o = ls_json(ctx, &deps[i], &in, has, now,
+				    watched, guard);
+				ls_json_notes(o, &nt, &b);
+				cJSON_AddItemToArray(arr, o);
+			} else {
 				ls_row(ctx, &deps[i], &in, has, now, watched,
 				    guard);
+				notes = xreallocarray(notes, nnotes + 1,
+				    sizeof *notes);
+				if ((notes[nnotes] = ls_note_text(&deps[i],
+				    &nt)) != NULL)
+					nnotes++;
+			}
 		}
+		free(nt.taken_down);
 		st_instance_clear(&in);
+	}
+	for (i = 0; i < nnotes; i++) {
+		printf("%s\n", notes[i]);
+		free(notes[i]);
+	}
+	free(notes);
+	if (!json && (txt = budget_breaker_line(&b)) != NULL) {
+		printf("%s\n", txt);
+		free(txt);
 	}
 	if (json) {
 		txt = cJSON_Print(arr);

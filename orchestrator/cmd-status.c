@@ -7,9 +7,12 @@
 #include <cjson/cJSON.h>
 
 #include "fleet.h"
+#include "config.h"
 #include "control.h"
 #include "driver.h"
 #include "state.h"
+#include "budget.h"
+#include "reconcile.h"
 
 static int cmd_status_exec(struct cmd_ctx *, int, char **);
 
@@ -22,6 +25,9 @@ const struct cmd_entry cmd_status_entry = {
 	"lists the most recent events. Like `fleet ls`, it starts the daemon\n"
 	"when live instances have none, and warns about each provider the\n"
 	"daemon has no API key for.\n\n"
+	"It also says how often the deployment was re-created in the last 24h\n"
+	"(max_recreates), why fleet took it down if it did, and whether the\n"
+	"budget breaker stops launches, until when.\n\n"
 	"  --json   one JSON object (the `fleet ls --json` keys plus live_state,\n"
 	"           stable_port, idle_timeout, max_lifetime and events)\n",
 	cmd_status_exec,
@@ -58,6 +64,56 @@ status_live(struct cmd_ctx *ctx, struct st_instance *in, char **why)
 	return (s);
 }
 
+/* Re-creations, a take-down by fleet and the breaker: the lines. */
+static void
+status_fleet_text(struct cmd_ctx *ctx, const struct st_deployment *d)
+{
+	struct rc_recreates	 rr;
+	struct budget		 b;
+	int64_t			 now = now_wall();
+	char			*why, *line;
+
+	reconcile_recreates(ctx, d, now, &rr);
+	printf("re-created:  %d/%d in the last 24h (max_recreates; "
+	    "on_vanish: %s)\n", rr.count, rr.max, rr.on_vanish ==
+	    VANISH_DOWN ? "down" : "recreate");
+	if (reconcile_taken_down(ctx, d, now, &why)) {
+		printf("taken down:  %s\n", why);
+		free(why);
+	}
+	budget_read(ctx->st, ctx->conf, now, &b);
+	if ((line = budget_breaker_line(&b)) != NULL) {
+		printf("budget:      %s\n", line);
+		free(line);
+	}
+}
+
+/* The same facts for --json. */
+static void
+status_fleet_json(struct cmd_ctx *ctx, const struct st_deployment *d,
+    cJSON *o)
+{
+	struct rc_recreates	 rr;
+	struct budget		 b;
+	int64_t			 now = now_wall();
+	char			*why;
+
+	reconcile_recreates(ctx, d, now, &rr);
+	cJSON_AddNumberToObject(o, "recreates_24h", rr.count);
+	cJSON_AddNumberToObject(o, "max_recreates", rr.max);
+	cJSON_AddStringToObject(o, "on_vanish", rr.on_vanish == VANISH_DOWN ?
+	    "down" : "recreate");
+	if (reconcile_taken_down(ctx, d, now, &why)) {
+		cJSON_AddStringToObject(o, "taken_down", why);
+		free(why);
+	} else
+		cJSON_AddNullToObject(o, "taken_down");
+	budget_read(ctx->st, ctx->conf, now, &b);
+	cJSON_AddBoolToObject(o, "stopped_by_breaker", budget_stopped(ctx->st,
+	    &b, d->name));
+	budget_json_add(o, "breaker", &b);
+}
+
 static void
 status_text(struct cmd_ctx *ctx, const struct st_deployment *d,
     const struct st_instance *in, int has, const char *live,
@@ -90,6 +146,7 @@ status_text(struct cmd_ctx *ctx, const struct st_deployment *d,
 		    now_wall()));
 	} else
 		printf("instance:    none\n");
+	status_fleet_text(ctx, d);
 	printf("events:\n");
 	for (i = 0; i < nev; i++) {
 		ts = format_time(ev[i].ts);
@@ -144,6 +201,7 @@ status_json(struct cmd_ctx *ctx, const struct st_deployment *d,
 	    state_spent_deployment(ctx->st, d->id, now_wall()));
 	cJSON_AddNumberToObject(o, "idle_timeout", (double)d->idle_timeout);
 	cJSON_AddNumberToObject(o, "max_lifetime", (double)d->max_lifetime);
+	status_fleet_json(ctx, d, o);
 	a = cJSON_AddArrayToObject(o, "events");
 	for (i = 0; i < nev; i++) {
 		e = cJSON_CreateObject();

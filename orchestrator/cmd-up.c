@@ -11,6 +11,7 @@
 #include "config.h"
 #include "driver.h"
 #include "state.h"
+#include "budget.h"
 #include "control.h"
 #include "offers.h"
 
@@ -20,16 +21,27 @@ const struct cmd_entry cmd_up_entry = {
 	"up",
 	"TEMPLATE [--name NAME] [--provider P] [--max-price USD] "
 	    "[--idle DUR] [--max-lifetime DUR] [--no-idle-kill] "
-	    "[--timeout DUR] [--spot]",
+	    "[--timeout DUR] [--spot] [-y]",
 	"rent an instance for TEMPLATE, wait until healthy, print its URL",
 	"Gathers offers from every enabled provider that has an API key (or\n"
 	"only --provider), cheapest first (ties by the template's provider\n"
 	"list; local only for GPU-less templates or when listed), and rents\n"
 	"the first: records the intent in state before calling the provider,\n"
 	"creates the instance, waits for the health check and prints the\n"
-	"stable URL. A capacity/quota error moves on to the next offer. An instance that does not become healthy within the\n"
-	"template's boot timeout (or --timeout) is terminated, not left\n"
-	"billing. Ctrl-C while waiting terminates it too.\n\n"
+	"stable URL. An offer has exactly the template's gpu.count GPUs\n"
+	"(up to gpu.count_max when the template sets it).\n\n"
+	"A capacity, quota or transient error, or a boot that never turns\n"
+	"healthy, moves on to the next offer, but never above the price cap\n"
+	"(--max-price, the template's max_price, the provider's or\n"
+	"defaults.max_price) and, with no cap, never above\n"
+	"defaults.failover_max_ratio (2.0) times the first offer's price.\n"
+	"On a terminal, an offer above defaults.confirm_above_usd ($1.00/h)\n"
+	"is rented only after a yes to `Rent GPU on PROVIDER for $X/h?`.\n\n"
+	"An instance that does not become healthy within the template's boot\n"
+	"timeout (or --timeout) is terminated, not left billing. Ctrl-C while\n"
+	"waiting terminates it too, and so does a `fleet down NAME` from\n"
+	"another terminal: the last word wins, and up exits 1 saying NAME was\n"
+	"taken down while coming up.\n\n"
 	"  --name NAME          deployment name (default: the template name)\n"
 	"  --provider P         provider to rent from (e.g. local)\n"
 	"  --max-price USD      refuse offers above this price per hour\n"
@@ -38,7 +50,10 @@ const struct cmd_entry cmd_up_entry = {
 	"  --no-idle-kill       disable the idle kill (needs --max-lifetime)\n"
 	"  --timeout DUR        boot timeout, overriding the template's\n"
 	"  --spot               interruptible (spot) capacity, bid at the\n"
-	"                       offer's price, where the provider has it\n",
+	"                       offer's price, where the provider has it\n"
+	"  -y, --yes            rent without asking, even on a terminal\n"
+	"  --recreate           as the daemon's re-create job: act only while\n"
+	"                       the deployment is still wanted up\n",
 	cmd_up_exec,
 	0
 };
@@ -53,6 +68,9 @@ struct up_opts {
 	int64_t		 timeout;	/* -1 = unset */
 	int		 no_idle_kill;
 	int		 spot;
+	int		 yes;		/* no price question */
+	int		 recreate;	/* a daemon job: never turn down up */
+	int64_t		 t0_ms;		/* wall ms when this up began */
 };
 
 /* Progress: stage lines with elapsed time; a live waiting line on a TTY. */
@@ -60,6 +78,7 @@ struct up_progress {
 	int64_t		 t0;
 	int		 tty;
 	int		 live;		/* a waiting line is on screen */
+	int		 wrote;		/* an intent of this up is in state */
 };
 
 static volatile sig_atomic_t up_interrupted;
@@ -114,6 +133,8 @@ up_parse(int argc, char **argv, struct up_opts *o)
 		{ "no-idle-kill", no_argument, NULL, 'K' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "spot", no_argument, NULL, 'S' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ "recreate", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
 	};
 	char	*cause = NULL;
@@ -121,7 +142,8 @@ up_parse(int argc, char **argv, struct up_opts *o)
 
 	memset(o, 0, sizeof *o);
 	o->idle = o->lifetime = o->timeout = -1;
-	while ((ch = getopt_long(argc, argv, "n:p:", longopts, NULL)) != -1) {
+	o->t0_ms = now_wall_ms();
+	while ((ch = getopt_long(argc, argv, "n:p:y", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'n':
 			o->name = optarg;
@@ -150,6 +172,12 @@ up_parse(int argc, char **argv, struct up_opts *o)
 			break;
 		case 'S':
 			o->spot = 1;
+			break;
+		case 'y':
+			o->yes = 1;
+			break;
+		case 'R':
+			o->recreate = 1;
 			break;
 		default:
 			return (cmd_usage_error(&cmd_up_entry, "bad option"));
@@ -261,14 +289,45 @@ up_sleep_ms(int64_t ms)
 }
 
 /*
- * Poll the driver and the health check on a backoff schedule until the
- * instance is healthy, fails, or the boot timeout passes.
+ * The user's last word wins. Before this up's own intent (ours 0), a
+ * down said after this up began wins, and for a daemon job (--recreate)
+ * any down does; after the intent, any down does. 1 still wanted.
  */
 static int
-up_wait(struct cmd_ctx *ctx, const struct fleet_template *t,
-    const struct fleet_driver *drv, const struct drv_ctx *dctx,
-    struct st_instance *in, int64_t timeout, struct up_progress *p,
+up_word_ok(const struct up_opts *o, const struct st_deployment *d,
+    int found, int ours)
+{
+	if (!found)
+		return (!ours && !o->recreate);
+	if (strcmp(d->desired, "up") == 0)
+		return (1);
+	return (!ours && !o->recreate && d->desired_at < o->t0_ms);
+}
+
+/* Read the desired state again: 1 wanted, 0 taken down, -1 error. */
+static int
+up_wanted(struct cmd_ctx *ctx, const struct up_opts *o, int ours,
     char **cause)
+{
+	struct st_deployment	d;
+	int			r;
+
+	if ((r = state_deployment_get(ctx->st, o->name, &d, cause)) < 0)
+		return (-1);
+	r = up_word_ok(o, &d, r, ours);
+	st_deployment_clear(&d);
+	return (r);
+}
+
+/*
+ * Poll the driver and the health check on a backoff schedule until the
+ * instance is healthy, fails, is taken down, or the boot timeout passes.
+ */
+static int
+up_wait(struct cmd_ctx *ctx, const struct up_opts *o,
+    const struct fleet_template *t, const struct fleet_driver *drv,
+    const struct drv_ctx *dctx, struct st_instance *in, int64_t timeout,
+    struct up_progress *p, char **cause)
 {
 	struct drv_instance	 di;
 	struct drv_error	 err;
@@ -281,6 +340,12 @@ up_wait(struct cmd_ctx *ctx, const struct fleet_template *t,
 
 	deadline = now_mono_ms() + timeout * 1000;
 	while (!up_interrupted) {
+		/* A `fleet down` from elsewhere ends the wait at once. */
+		if (up_wanted(ctx, o, 1, NULL) == 0) {
+			*cause = xstrdup("taken down");
+			free(why);
+			return (-1);
+		}
 		memset(&err, 0, sizeof err);
 		if (drv->get(dctx, in->provider_id, &di, &err) != 0) {
 			if (err.kind != DRV_ERR_TRANSIENT &&
@@ -383,20 +448,28 @@ up_existing(struct cmd_ctx *ctx, const struct fleet_template *t,
 	return (FLEET_EXIT_FAIL);
 }
 
-/* Write the deployment (desired up) and the instance intent. */
+/*
+ * Write the deployment (desired up) and the instance intent, under the
+ * state lock. Returns 0 written, 1 taken down meanwhile, -1 error.
+ */
 static int
 up_intent(struct cmd_ctx *ctx, const struct up_opts *o,
-    const struct fleet_template *t, const char *provider,
+    const struct fleet_template *t, const char *provider, int attempt,
     struct st_deployment *dep, struct st_instance *in, char **cause)
 {
 	struct st_instance	cur;
+	int			found;
 
 	if (state_begin(ctx->st, cause) != 0)
 		return (-1);
 	/* Read again under the write lock: two `fleet up`s race here. */
 	st_deployment_clear(dep);
-	if (state_deployment_get(ctx->st, o->name, dep, cause) < 0)
+	if ((found = state_deployment_get(ctx->st, o->name, dep, cause)) < 0)
 		goto fail;
+	if (!up_word_ok(o, dep, found, attempt > 0)) {
+		state_rollback(ctx->st);
+		return (1);
+	}
 	if (dep->id != 0 && state_instance_current(ctx->st, dep->id, &cur,
 	    cause) != 0) {
 		if (*cause == NULL)
@@ -423,6 +496,46 @@ up_intent(struct cmd_ctx *ctx, const struct up_opts *o,
 fail:
 	state_rollback(ctx->st);
 	return (-1);
+}
+
+/*
+ * A new deployment is written (desired up, no instance yet) before the
+ * offers are gathered, so a `fleet down NAME` from another terminal
+ * finds it and wins, however early it comes. *created says this up
+ * wrote it, to remove again if nothing was ever rented.
+ */
+static int
+up_register(struct cmd_ctx *ctx, const struct up_opts *o,
+    const struct fleet_template *t, int *created, char **cause)
+{
+	struct st_deployment	dep;
+	int			r;
+
+	*created = 0;
+	if (o->recreate)
+		return (0);
+	if (state_begin(ctx->st, cause) != 0)
+		return (-1);
+	if ((r = state_deployment_get(ctx->st, o->name, &dep, cause)) != 0) {
+		state_rollback(ctx->st);
+		st_deployment_clear(&dep);
+		return (r < 0 ? -1 : 0);
+	}
+	dep.name = xstrdup(o->name);
+	dep.template_name = xstrdup(t->name);
+	dep.desired = xstrdup("up");
+	up_policy(ctx, o, t, &dep);
+	if (up_stable_port(ctx, t, &dep, cause) != 0 ||
+	    state_deployment_upsert(ctx->st, &dep, cause) != 0) {
+		state_rollback(ctx->st);
+		st_deployment_clear(&dep);
+		return (-1);
+	}
+	st_deployment_clear(&dep);
+	if (state_commit(ctx->st, cause) != 0)
+		return (-1);
+	*created = 1;
+	return (0);
 }
 
 /*
@@ -491,17 +604,26 @@ up_overruled(struct cmd_ctx *ctx, const struct fleet_driver *drv,
 		    drv_err_name(err.kind));
 		return;
 	}
+	/* The row may still be open when the down has not reached it. */
+	if (state_instance_set_provider_id(ctx->st, in->id, id, NULL) == 0)
+		state_instance_set_state(ctx->st, in->id, INST_TERMINATED,
+		    NULL);
 	state_event(ctx->st, name, "terminated", "%s %s (%s): taken down "
 	    "while it was being created", drv->name, id, in->label);
-	*cause = xprintf("%s was taken down (fleet down) while %s was being "
-	    "created; terminated it", name, id);
+	*cause = xprintf("%s was taken down while coming up; terminated %s, "
+	    "created meanwhile", name, id);
 }
 
-/* Create at the provider and write the provider id straight after. */
+/*
+ * Create at the provider and write the provider id straight after.
+ * Returns 0 created, 1 taken down (nothing left billing), -1 failed with
+ * the driver's typed error in *kind.
+ */
 static int
-up_create(struct cmd_ctx *ctx, const struct fleet_template *t,
-    const struct fleet_driver *drv, const struct drv_ctx *dctx,
-    const struct drv_offer *offer, const char *name, struct st_instance *in,
+up_create(struct cmd_ctx *ctx, const struct up_opts *o,
+    const struct fleet_template *t, const struct fleet_driver *drv,
+    const struct drv_ctx *dctx, const struct drv_offer *offer,
+    const char *name, struct st_instance *in, enum drv_err *kind,
     char **cause)
 {
 	struct drv_create_req	 req;
@@ -510,14 +632,22 @@ up_create(struct cmd_ctx *ctx, const struct fleet_template *t,
 
 	memset(&req, 0, sizeof req);
 	memset(&err, 0, sizeof err);
+	*kind = DRV_OK;
 	req.tmpl = t;
 	req.name = in->label;
 	req.offer = offer;
 	req.spot = offer->spot;	/* only offers the provider marked spot */
 	up_crash_point("after-intent");
+	/* A down that came in since the intent: do not rent at all. */
+	if (up_wanted(ctx, o, 1, NULL) == 0 &&
+	    state_instance_give_up(ctx->st, in->id, NULL) == 1) {
+		*cause = xprintf("%s was taken down while coming up", name);
+		return (1);
+	}
 	if (drv->create(dctx, &req, &di, &err) != 0) {
 		if (up_create_lost(ctx, t, drv, dctx, name, in, &err) == 0)
 			return (0);
+		*kind = err.kind;
 		*cause = xprintf("%s: %s (%s)%s%s", drv->name, err.message,
 		    drv_err_name(err.kind), err.kind == DRV_ERR_AUTH ?
 		    "; check " : "", err.kind == DRV_ERR_AUTH ?
@@ -530,7 +660,7 @@ up_create(struct cmd_ctx *ctx, const struct fleet_template *t,
 	case 0:
 		up_overruled(ctx, drv, dctx, name, in, di.id, cause);
 		drv_instance_clear(&di);
-		return (-1);
+		return (1);
 	case 1:
 		break;
 	default:
@@ -561,72 +691,214 @@ up_abort(struct cmd_ctx *ctx, const struct st_deployment *dep,
 		free(cause);
 		return;
 	}
-	state_deployment_set_desired(ctx->st, dep->id, "down", NULL);
 	fprintf(stderr, "fleet up: terminated %s\n", in->label);
 }
 
 /* What an attempt on one offer came to. */
-enum up_outcome { UP_OK, UP_NEXT, UP_STOP };
+enum up_outcome {
+	UP_OK,
+	UP_NEXT,	/* try the next offer */
+	UP_STOP,	/* give up, say why */
+	UP_DOWN,	/* a `fleet down` won: nothing billing, say so */
+};
 
-/* Errors worth trying the next offer for; the rest stop `fleet up`. */
+/* Driver errors worth trying the next offer for; the rest stop. */
 static int
-up_retryable(const char *cause)
+up_retryable(enum drv_err kind)
 {
-	static const char *kinds[] = { "(capacity)", "(quota)",
-	    "(rate_limited)", "(transient)", "(not_found)" };
-	size_t	i;
+	switch (kind) {
+	case DRV_ERR_CAPACITY:
+	case DRV_ERR_QUOTA:
+	case DRV_ERR_RATE_LIMITED:
+	case DRV_ERR_TRANSIENT:
+	case DRV_ERR_NOT_FOUND:
+		return (1);
+	default:
+		return (0);
+	}
+}
 
-	for (i = 0; i < nitems(kinds); i++)
-		if (strstr(cause, kinds[i]) != NULL)
-			return (1);
+/*
+ * A down won while this up was renting: end what it created (the down
+ * may be doing the same; terminate is safe to repeat) and record it.
+ */
+static enum up_outcome
+up_taken_down(struct cmd_ctx *ctx, const struct st_deployment *dep,
+    struct st_instance *in, char **cause)
+{
+	struct st_instance	 now;
+	char			*why = NULL;
+
+	if (state_instance_by_label(ctx->st, in->label, &now, NULL) == 1) {
+		if (now.ended_at == 0 && deploy_terminate(ctx, dep, &now,
+		    "taken down while coming up", &why) != 0) {
+			free(*cause);
+			*cause = xprintf("%s was taken down while coming up, "
+			    "and terminating %s failed: %s; `fleet down %s` "
+			    "retries", dep->name, now.label, why, dep->name);
+			free(why);
+			st_instance_clear(&now);
+			return (UP_DOWN);
+		}
+		st_instance_clear(&now);
+	}
+	state_event(ctx->st, dep->name, "up-overruled", "a fleet down came "
+	    "in while fleet up was renting: nothing left billing");
+	if (*cause == NULL || strstr(*cause, "taken down while") == NULL) {
+		free(*cause);
+		*cause = xprintf("%s was taken down while coming up",
+		    dep->name);
+	}
+	return (UP_DOWN);
+}
+
+/*
+ * Record healthy only if still wanted: the check and the event are one
+ * transaction, so a down either comes before (and wins) or after.
+ * 1 recorded, 0 taken down, -1 error.
+ */
+static int
+up_healthy(struct cmd_ctx *ctx, const struct up_opts *o,
+    const struct st_deployment *dep, const struct st_instance *in,
+    const char *provider, char **cause)
+{
+	int	r;
+
+	if (state_begin(ctx->st, cause) != 0)
+		return (-1);
+	if ((r = up_wanted(ctx, o, 1, cause)) == 1)
+		state_event(ctx->st, dep->name, "healthy", "%s via %s",
+		    in->upstream, provider);
+	if (r < 0) {
+		state_rollback(ctx->st);
+		return (-1);
+	}
+	if (state_commit(ctx->st, cause) != 0)
+		return (-1);
+	return (r);
+}
+
+/* "RTX 4090", or "8x A100 80GB" when the offer has several. */
+static char *
+up_gpu_label(const struct drv_offer *of)
+{
+	const char	*gpu = of->gpu != NULL ? of->gpu : "no GPU";
+
+	if (of->gpu_count > 1)
+		return (xprintf("%dx %s", of->gpu_count, gpu));
+	return (xstrdup(gpu));
+}
+
+/*
+ * On a terminal, an offer above defaults.confirm_above_usd is rented
+ * only after a yes, as `sky launch` asks. -y, a daemon job or no
+ * terminal skip the question; the price limits hold either way.
+ * 1 go on, 0 declined (*cause says so).
+ */
+static int
+up_confirm(struct cmd_ctx *ctx, const struct up_opts *o,
+    const struct offer_entry *e, char **cause)
+{
+	double	 price = e->offer.price_per_hour;
+	char	 line[64], *gpu, *a;
+	int	 yes;
+
+	if (o->yes || o->recreate || !is_tty(stdin) || !is_tty(stderr) ||
+	    price <= 0 || price <= ctx->conf->defaults.confirm_above_usd)
+		return (1);
+	gpu = up_gpu_label(&e->offer);
+	fprintf(stderr, "Rent %s on %s for $%.2f/h? [Y/n] ", gpu,
+	    e->drv->name, price);
+	fflush(stderr);
+	yes = 0;
+	if (fgets(line, sizeof line, stdin) != NULL) {
+		for (a = line; *a == ' ' || *a == '\t'; a++)
+			;
+		a[strcspn(a, " \t\r\n")] = '\0';
+		yes = *a == '\0' || strcasecmp(a, "y") == 0 ||
+		    strcasecmp(a, "yes") == 0;
+	} else
+		fputc('\n', stderr);
+	if (!yes)
+		*cause = xprintf("not rented: declined %s on %s for $%.2f/h",
+		    gpu, e->drv->name, price);
+	free(gpu);
+	return (yes);
+}
+
+/*
+ * Failover climbs in price, but never past the cap (max_price from
+ * --max-price, the template, the provider or defaults) nor, with no cap,
+ * past defaults.failover_max_ratio times the first offer chosen.
+ * 1 when offer i is out of bounds (*cause names the limit and the way
+ * to lift it).
+ */
+static int
+up_ceiling(struct cmd_ctx *ctx, const struct offer_set *s, size_t i,
+    char **cause)
+{
+	const struct offer_entry	*e = &s->v[i];
+	double				 first = s->v[0].offer.price_per_hour;
+	double				 ratio =
+					    ctx->conf->defaults.failover_max_ratio;
+	double				 price = e->offer.price_per_hour;
+	char				*gpu;
+
+	if (i == 0)
+		return (0);
+	gpu = up_gpu_label(&e->offer);
+	if (e->over_cap) {
+		*cause = xprintf("the next offer, %s on %s at $%.2f/h, is above "
+		    "the price cap $%.2f/h (max_price); to rent it, pass "
+		    "--max-price %.2f", gpu, e->drv->name, price, e->cap,
+		    price);
+		free(gpu);
+		return (1);
+	}
+	if (e->cap <= 0 && ratio > 0 && price > first * ratio + 1e-9) {
+		*cause = xprintf("the next offer, %s on %s at $%.2f/h, is above "
+		    "%.1fx the first offer's $%.2f/h "
+		    "(defaults.failover_max_ratio); to rent it, pass "
+		    "--max-price %.2f or set a template max_price", gpu,
+		    e->drv->name, price, ratio, first, price);
+		free(gpu);
+		return (1);
+	}
+	free(gpu);
 	return (0);
 }
 
 /*
- * The budget caps refuse a rent whose first hour would cross them:
- * spend so far in the period plus one hour of this offer.
+ * The budget caps refuse a rent while the breaker is tripped, and one
+ * whose first hour would cross them (budget.c says which, with figures).
  */
 static int
 up_budget_ok(struct cmd_ctx *ctx, const struct offer_entry *e, char **cause)
 {
-	const struct fleet_config	*c = ctx->conf;
-	int64_t				 now = now_wall(), day, month;
-	double				 spent, hour = e->offer.price_per_hour;
-	time_t				 t = (time_t)now;
-	struct tm			 tm;
+	struct budget	 b;
+	char		*why;
 
-	gmtime_r(&t, &tm);
-	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-	day = (int64_t)timegm(&tm);
-	tm.tm_mday = 1;
-	month = (int64_t)timegm(&tm);
-	if (c->budget.daily_usd > 0 && (spent = state_spent_since(ctx->st,
-	    day, now)) + hour > c->budget.daily_usd) {
-		*cause = xprintf("refused by budget.daily_usd: spent $%.2f "
-		    "today + $%.2f for the first hour of %s > cap $%.2f",
-		    spent, hour, e->drv->name, c->budget.daily_usd);
-		return (0);
-	}
-	if (c->budget.monthly_usd > 0 && (spent = state_spent_since(ctx->st,
-	    month, now)) + hour > c->budget.monthly_usd) {
-		*cause = xprintf("refused by budget.monthly_usd: spent $%.2f "
-		    "this month + $%.2f for the first hour of %s > cap $%.2f",
-		    spent, hour, e->drv->name, c->budget.monthly_usd);
-		return (0);
-	}
-	return (1);
+	budget_read(ctx->st, ctx->conf, now_wall(), &b);
+	if ((why = budget_refusal(&b, e->offer.price_per_hour,
+	    e->drv->name)) == NULL)
+		return (1);
+	*cause = why;
+	return (0);
 }
 
 /* Rent one offer: intent, create, wait healthy. */
 static enum up_outcome
 up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
     const struct fleet_template *t, const struct offer_entry *e,
-    struct st_deployment *dep, struct up_progress *p, char **cause)
+    int attempt, struct st_deployment *dep, struct up_progress *p,
+    char **cause)
 {
 	struct st_instance	 in;
 	const char		*provider = e->drv->name;
 	enum up_outcome		 out = UP_STOP;
+	enum drv_err		 kind;
 	int64_t			 timeout;
+	int			 r;
 
 	memset(&in, 0, sizeof in);
 	if (!up_budget_ok(ctx, e, cause))
@@ -635,12 +907,25 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 	    e->offer.gpu != NULL ? e->offer.gpu : "-", e->offer.gpu_count,
 	    e->offer.price_per_hour, e->offer.region != NULL ?
 	    e->offer.region : "any region");
-	if (up_intent(ctx, o, t, provider, dep, &in, cause) != 0)
+	if (!up_confirm(ctx, o, e, cause))
 		return (UP_STOP);
-	if (up_create(ctx, t, e->drv, &e->dctx, &e->offer, dep->name, &in,
-	    cause) != 0) {
+	if ((r = up_intent(ctx, o, t, provider, attempt, dep, &in,
+	    cause)) != 0) {
+		if (r == -1)
+			return (UP_STOP);
+		*cause = xprintf("%s was taken down while coming up", o->name);
+		return (UP_DOWN);
+	}
+	p->wrote = 1;
+	r = up_create(ctx, o, t, e->drv, &e->dctx, &e->offer, dep->name, &in,
+	    &kind, cause);
+	if (r == 1) {
+		out = up_taken_down(ctx, dep, &in, cause);
+		goto done;
+	}
+	if (r != 0) {
 		state_event(ctx->st, dep->name, "up-failed", "%s", *cause);
-		out = up_retryable(*cause) ? UP_NEXT : UP_STOP;
+		out = up_retryable(kind) ? UP_NEXT : UP_STOP;
 		goto done;
 	}
 	state_event(ctx->st, dep->name, "created", "%s %s", provider,
@@ -651,15 +936,26 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 	control_notify(ctx);
 	timeout = o->timeout > 0 ? o->timeout : t->health.boot_timeout > 0 ?
 	    t->health.boot_timeout : 900;
-	if (up_wait(ctx, t, e->drv, &e->dctx, &in, timeout, p, cause) != 0) {
+	if (up_wait(ctx, o, t, e->drv, &e->dctx, &in, timeout, p,
+	    cause) != 0) {
+		/* Terminated under us by a down: that is no boot failure. */
+		if (up_wanted(ctx, o, 1, NULL) == 0) {
+			out = up_taken_down(ctx, dep, &in, cause);
+			goto done;
+		}
 		up_stage(p, "failed: %s", *cause);
 		up_abort(ctx, dep, &in, *cause);
 		out = up_interrupted ? UP_STOP : UP_NEXT;
 		goto done;
 	}
+	if ((r = up_healthy(ctx, o, dep, &in, provider, cause)) != 1) {
+		if (r == 0)
+			out = up_taken_down(ctx, dep, &in, cause);
+		else
+			up_abort(ctx, dep, &in, *cause);
+		goto done;
+	}
 	up_stage(p, "healthy");
-	state_event(ctx->st, dep->name, "healthy", "%s via %s", in.upstream,
-	    provider);
 	control_notify(ctx);
 	printf("%s is up on %s: ", dep->name, provider);
 	free(*cause);
@@ -715,19 +1011,27 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 {
 	struct st_deployment	 dep;
 	struct offer_set	 s;
-	struct up_progress	 p = { now_mono_ms(), is_tty(stderr), 0 };
+	struct up_progress	 p = { now_mono_ms(), is_tty(stderr), 0, 0 };
 	char			*cause = NULL;
 	int			 r, done, rc = FLEET_EXIT_FAIL, tried = 0;
+	int			 created = 0;
 	size_t			 i;
 	enum up_outcome		 out = UP_NEXT;
 
 	memset(&dep, 0, sizeof dep);
 	memset(&s, 0, sizeof s);
+	if (up_register(ctx, o, t, &created, &cause) != 0)
+		goto out;
 	if ((r = state_deployment_get(ctx->st, o->name, &dep, &cause)) < 0)
 		goto out;
 	if (r == 1 && (rc = up_existing(ctx, t, &dep, &done), done))
 		goto out;
 	rc = FLEET_EXIT_FAIL;
+	/* A daemon job acts only for a deployment still wanted up. */
+	if (o->recreate && !up_word_ok(o, &dep, r, 0)) {
+		cause = xprintf("%s was taken down while coming up", o->name);
+		goto out;
+	}
 	if (offers_gather(ctx, t, o->provider, o->max_price, o->spot, &s,
 	    &cause) != 0)
 		goto out;
@@ -740,12 +1044,20 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 	control_send_keys(ctx);
 	signal(SIGINT, up_sigint);
 	signal(SIGTERM, up_sigint);
-	for (i = 0; i < s.n && out == UP_NEXT && !s.v[i].over_cap; i++) {
-		if (tried++ > 0)
-			up_stage(&p, "trying the next offer");
+	for (i = 0; i < s.n && out == UP_NEXT; i++) {
 		free(cause);
 		cause = NULL;
-		out = up_attempt(ctx, o, t, &s.v[i], &dep, &p, &cause);
+		if (up_ceiling(ctx, &s, i, &cause)) {
+			fprintf(stderr, "fleet up: %d offer%s failed; not "
+			    "failing over further\n", tried, tried == 1 ? "" :
+			    "s");
+			out = UP_STOP;
+			break;
+		}
+		if (tried++ > 0)
+			up_stage(&p, "trying the next offer");
+		out = up_attempt(ctx, o, t, &s.v[i], tried - 1, &dep, &p,
+		    &cause);
 		if (out == UP_NEXT)
 			up_stage(&p, "%s: %s", s.v[i].drv->name, cause);
 	}
@@ -755,9 +1067,20 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 		free(cause);
 		cause = xprintf("every offer failed (%d tried)", tried);
 	}
-	if (rc != FLEET_EXIT_OK)
+	/*
+	 * This up gives up what it asked for. Not when a down won (it said
+	 * so already), nor when it never wrote an intent: a rival up that
+	 * lost the race must not take the winner down.
+	 */
+	if (rc != FLEET_EXIT_OK && out != UP_DOWN && p.wrote)
 		state_deployment_set_desired(ctx->st, dep.id, "down", NULL);
 out:
+	/* Registered by this up and never rented: leave no trace. */
+	st_deployment_clear(&dep);
+	if (created && rc != FLEET_EXIT_OK && out != UP_DOWN &&
+	    state_deployment_get(ctx->st,
+	    o->name, &dep, NULL) == 1)
+		state_deployment_delete(ctx->st, dep.id, NULL);
 	if (cause != NULL && rc != FLEET_EXIT_OK)
 		fprintf(stderr, "fleet up: %s\n", cause);
 	free(cause);

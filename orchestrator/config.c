@@ -81,6 +81,14 @@ static const struct yfield defaults_fields[] = {
 	{ .key = "max_price", .type = YF_MONEY,
 	  .off = CONF(defaults.max_price), .def = "0",
 	  .help = "$/h cap for any deployment, 0 = none" },
+	{ .key = "failover_max_ratio", .type = YF_RATIO,
+	  .off = CONF(defaults.failover_max_ratio), .min = 1, .max = 1000,
+	  .def = "2.0", .help = "without a max_price, failover never rents "
+	  "above this times the first offer's price" },
+	{ .key = "confirm_above_usd", .type = YF_MONEY,
+	  .off = CONF(defaults.confirm_above_usd), .def = "1.00",
+	  .help = "fleet up on a terminal asks before renting above this "
+	  "$/h; 0 = always ask" },
 	{ .key = NULL }
 };
 

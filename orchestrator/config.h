@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 enum idle_action { IDLE_ACTION_TERMINATE, IDLE_ACTION_STOP };
+/* on_vanish: what the reconciler does when the provider lost the instance. */
+enum vanish_action { VANISH_RECREATE, VANISH_DOWN };
 
 struct tmpl_env {
 	char		*key;
@@ -39,6 +41,8 @@ struct fleet_config {
 		int64_t		 max_lifetime;	/* seconds, 0 = off */
 		enum idle_action idle_action;
 		double		 max_price;	/* $/h, 0 = no cap */
+		double		 failover_max_ratio;	/* default 2.0 */
+		double		 confirm_above_usd;	/* default 1.00 */
 	} defaults;
 
 	struct {
@@ -106,6 +110,7 @@ struct fleet_template {
 		char	       **models;	/* acceptable GPU models */
 		int		 nmodels;
 		int		 count;		/* default 1 */
+		int		 count_max;	/* 0 = exactly count */
 	} gpu;
 
 	char		*image;
@@ -133,6 +138,8 @@ struct fleet_template {
 	int		 tunnel;	/* reach the service over ssh */
 	char		*log_file;	/* workload log on the instance */
 	int64_t		 deadman_timeout;	/* seconds, 0 = off */
+	int		 on_vanish;	/* enum vanish_action */
+	int		 max_recreates;	/* per rolling 24h, default 3 */
 
 	struct {
 		char		*command;	/* {port} is substituted */

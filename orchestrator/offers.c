@@ -68,6 +68,23 @@ offers_cap(struct cmd_ctx *ctx, const struct fleet_template *t,
 	return (ctx->conf->defaults.max_price);
 }
 
+/*
+ * gpu.count is exact, or a range up to count_max: a driver may offer
+ * bigger machines (Lambda's 8x types fit "at least one"), which would
+ * rent many times what the user asked for.
+ */
+static int
+offers_count_ok(const struct fleet_template *t, const struct fleet_driver *d,
+    const struct drv_offer *o)
+{
+	int	hi = t->gpu.count_max > 0 ? t->gpu.count_max : t->gpu.count;
+
+	/* local runs a stand-in on this machine: no GPU rented, no bill. */
+	if (t->gpu.count <= 0 || (d->flags & DRV_LOCAL))
+		return (1);
+	return (o->gpu_count >= t->gpu.count && o->gpu_count <= hi);
+}
+
 static void
 offers_from(struct cmd_ctx *ctx, const struct fleet_template *t,
     const struct fleet_driver *d, double max_price, int spot,
@@ -78,8 +95,8 @@ offers_from(struct cmd_ctx *ctx, const struct fleet_template *t,
 	struct drv_error	 err;
 	struct offer_entry	*e;
 	char			*cause = NULL;
-	size_t			 n, i;
-	int			 pref;
+	size_t			 n, i, kept = 0, wrong = 0;
+	int			 pref, seen = 0;
 
 	/* Renting without the watcher would drop what the template asks. */
 	if (t->deadman_timeout > 0 && !driver_deadman_ok(d, &cause)) {
@@ -102,11 +119,16 @@ offers_from(struct cmd_ctx *ctx, const struct fleet_template *t,
 		    drv_key_env(&dctx, d) : "");
 		return;
 	}
-	if (n == 0)
-		offers_note(s, "%s: nothing that fits %s", d->name, t->name);
 	pref = offers_pref(t, d->name);
-	s->v = xreallocarray(s->v, s->n + n, sizeof *s->v);
+	s->v = xreallocarray(s->v, s->n + (n > 0 ? n : 1), sizeof *s->v);
 	for (i = 0; i < n; i++) {
+		if (!offers_count_ok(t, d, &o[i])) {
+			if (wrong++ == 0)
+				seen = o[i].gpu_count;
+			drv_offer_clear(&o[i]);
+			continue;
+		}
+		kept++;
 		e = &s->v[s->n++];
 		memset(e, 0, sizeof *e);
 		e->drv = d;
@@ -117,6 +139,14 @@ offers_from(struct cmd_ctx *ctx, const struct fleet_template *t,
 		e->pref = pref >= 0 ? pref : 1000;
 	}
 	free(o);	/* the entries own the strings now */
+	if (wrong > 0)
+		offers_note(s, "%s: %zu offer%s of %d GPUs skipped: %s asks for "
+		    "%s%d (gpu.count_max in the template allows more)",
+		    d->name, wrong, wrong == 1 ? "" : "s", seen, t->name,
+		    t->gpu.count_max > 0 ? "up to " : "exactly ",
+		    t->gpu.count_max > 0 ? t->gpu.count_max : t->gpu.count);
+	else if (kept == 0)
+		offers_note(s, "%s: nothing that fits %s", d->name, t->name);
 }
 
 static int

@@ -252,6 +252,135 @@ rc_deadman(struct rc_pass *p, const struct st_deployment *dep)
 	return (armed);
 }
 
+/* What brings a deployment back: `fleet up NAME`, or with --name. */
+static char *
+rc_up_hint(const struct st_deployment *dep)
+{
+	if (strcmp(dep->name, dep->template_name) == 0)
+		return (xprintf("fleet up %s", dep->name));
+	return (xprintf("fleet up %s --name %s", dep->template_name,
+	    dep->name));
+}
+
+enum rc_verdict
+reconcile_vanish_verdict(const struct rc_recreates *rr)
+{
+	if (rr->on_vanish == VANISH_DOWN)
+		return (RC_VERDICT_POLICY);
+	if (rr->count >= rr->max)
+		return (RC_VERDICT_LIMIT);
+	return (RC_VERDICT_RECREATE);
+}
+
+/*
+ * Re-creations of the deployment in the window ending now, with its
+ * template's on_vanish and max_recreates (the template table's defaults
+ * when the template is gone). 0, or -1 when the log could not be read
+ * (count 0 then: the caller decides what doubt means).
+ */
+int
+reconcile_recreates(struct cmd_ctx *ctx, const struct st_deployment *dep,
+    int64_t now, struct rc_recreates *rr)
+{
+	struct fleet_template	*t = NULL;
+	char			*cause = NULL;
+
+	memset(rr, 0, sizeof *rr);
+	rr->on_vanish = VANISH_RECREATE;
+	rr->max = 3;	/* as template.c's table says */
+	if (ctx->conf != NULL && (t = template_find(ctx->conf,
+	    dep->template_name, &cause)) != NULL) {
+		rr->on_vanish = t->on_vanish;
+		rr->max = t->max_recreates;
+		rr->known = 1;
+		template_free(t);
+	}
+	free(cause);
+	rr->count = state_event_count(ctx->st, dep->name, "recreate",
+	    now - RC_RECREATE_WINDOW, NULL);
+	if (rr->count < 0) {
+		rr->count = 0;
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Was the deployment taken down on a vanish (the limit or on_vanish:
+ * down) in the window, and not brought back since? Then *why is the
+ * event's message, the caller's. Returns 1 or 0.
+ */
+int
+reconcile_taken_down(struct cmd_ctx *ctx, const struct st_deployment *dep,
+    int64_t now, char **why)
+{
+	struct st_event	down, created;
+	int		r;
+
+	memset(&created, 0, sizeof created);
+	*why = NULL;
+	if (strcmp(dep->desired, "down") != 0 || state_event_last(ctx->st,
+	    dep->name, "vanish-down", &down, NULL) != 1)
+		return (0);
+	r = down.ts >= now - RC_RECREATE_WINDOW;
+	if (r && state_event_last(ctx->st, dep->name, "created", &created,
+	    NULL) == 1 && created.id > down.id)
+		r = 0;
+	if (r) {
+		*why = down.message;
+		down.message = NULL;
+	}
+	st_event_clear(&created);
+	st_event_clear(&down);
+	return (r);
+}
+
+/*
+ * Bounded re-creation: under on_vanish: down, or once max_recreates were
+ * used in the window, the deployment goes down instead. An instance the
+ * user ended in the provider's console stays ended, and a host that keeps
+ * losing it stops costing a boot each time. Returns 1 when it went down
+ * (or the attempt was reported), 0 to re-create.
+ */
+static int
+rc_vanish_down(struct rc_pass *p, const struct st_deployment *dep,
+    const struct st_instance *in, const char *why)
+{
+	struct rc_recreates	 rr;
+	enum rc_verdict		 v = RC_VERDICT_LIMIT;
+	char			*reason, *again, *cause = NULL;
+
+	/* Doubt about the count means down: never rent on a guess. */
+	if (reconcile_recreates(p->ctx, dep, p->now, &rr) != 0)
+		reason = xstrdup("not re-created: its re-creations could not "
+		    "be counted");
+	else if ((v = reconcile_vanish_verdict(&rr)) == RC_VERDICT_RECREATE)
+		return (0);
+	else if (v == RC_VERDICT_POLICY)
+		reason = xstrdup("not re-created (on_vanish: down)");
+	else if (rr.max == 0)
+		reason = xstrdup("not re-created (max_recreates: 0)");
+	else
+		reason = xprintf("re-created %d time%s in 24h (max_recreates: "
+		    "%d)", rr.count, rr.count == 1 ? "" : "s", rr.max);
+	again = rc_up_hint(dep);
+	if (state_deployment_set_desired(p->ctx->st, dep->id, "down",
+	    &cause) != 0) {
+		rc_action(p->rep, 1, "state-error", dep->name, in->provider,
+		    rc_name(in), "%s", cause);
+		free(cause);
+	} else {
+		state_event(p->ctx->st, dep->name, "vanish-down", "%s; taken "
+		    "down: `%s` brings it back", reason, again);
+		rc_action(p->rep, 0, "vanished", dep->name, in->provider,
+		    rc_name(in), "%s; %s; taken down: `%s` brings it back",
+		    why, reason, again);
+	}
+	free(again);
+	free(reason);
+	return (1);
+}
+
 /*
  * The instance is gone at its provider (not listed and get says not
  * found, or listed as terminated/failed): record it, and queue a
@@ -323,6 +452,8 @@ rc_gone(struct rc_pass *p, const struct st_deployment *dep,
 		    dep->name);
 		return;
 	}
+	if (up && rc_vanish_down(p, dep, in, why))
+		return;
 	rc_action(rep, 0, "vanished", dep->name, in->provider, rc_name(in),
 	    "%s%s", why, up ? "; re-creating" : "");
 	if (up)
@@ -692,6 +823,7 @@ rc_spawn_up(struct cmd_ctx *ctx, const struct st_deployment *dep)
 	argv[n++] = dep->idle_timeout > 0 ? idle : (char *)"0";
 	argv[n++] = (char *)"--max-lifetime";
 	argv[n++] = dep->max_lifetime > 0 ? life : (char *)"0";
+	argv[n++] = (char *)"--recreate";	/* never overrules a down */
 	argv[n] = NULL;
 	fflush(stdout);
 	fflush(stderr);
@@ -723,6 +855,7 @@ rc_recreate(struct rc_pass *p, const char *name)
 {
 	struct st_deployment	 dep;
 	struct st_instance	 in;
+	struct rc_recreates	 rr;
 	char			*cause = NULL;
 	int			 rc;
 
@@ -741,8 +874,10 @@ rc_recreate(struct rc_pass *p, const char *name)
 		st_deployment_clear(&dep);
 		return;
 	}
+	reconcile_recreates(p->ctx, &dep, p->now, &rr);
 	state_event(p->ctx->st, name, "recreate", "re-creating: fleet up %s "
-	    "--name %s", dep.template_name, name);
+	    "--name %s (%d of at most %d in 24h)", dep.template_name, name,
+	    rr.count + 1, rr.max);
 	rc = rc_spawn_up(p->ctx, &dep);
 	p->rep->changed = 1;
 	if (rc != 0) {

@@ -3,11 +3,13 @@
 #define RECONCILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "driver.h"
 
 struct cJSON;
 struct cmd_ctx;
+struct st_deployment;
 
 /* One thing a pass did or found, for the text and the JSON report. */
 struct rc_action {
@@ -57,6 +59,35 @@ struct rc_report {
 #define RC_INTENT_GRACE	600
 /* A late create may carry a provider clock this far behind ours. */
 #define RC_LATE_SLACK	300
+
+/*
+ * Re-creation is bounded: at most the template's max_recreates (default 3)
+ * per deployment in any RC_RECREATE_WINDOW, counted from the "recreate"
+ * events of the log (so restarts forget nothing). A vanish past the limit,
+ * or under on_vanish: down, sets the deployment down with a "vanish-down"
+ * event saying why; only the user brings it back.
+ */
+#define RC_RECREATE_WINDOW	86400
+
+enum rc_verdict {
+	RC_VERDICT_RECREATE,	/* re-create it */
+	RC_VERDICT_POLICY,	/* on_vanish: down */
+	RC_VERDICT_LIMIT	/* max_recreates reached in the window */
+};
+
+/* A deployment's re-creations in the window, and what its template allows. */
+struct rc_recreates {
+	int		 count;		/* "recreate" events in the window */
+	int		 max;		/* max_recreates */
+	int		 on_vanish;	/* enum vanish_action */
+	int		 known;		/* 0: no template found, defaults */
+};
+
+enum rc_verdict reconcile_vanish_verdict(const struct rc_recreates *);
+int	 reconcile_recreates(struct cmd_ctx *, const struct st_deployment *,
+	    int64_t now, struct rc_recreates *);
+int	 reconcile_taken_down(struct cmd_ctx *, const struct st_deployment *,
+	    int64_t now, char **why);
 
 int	 reconcile_lock(struct cmd_ctx *, char **cause);
 void	 reconcile_unlock(int);

@@ -94,6 +94,9 @@ static const char *state_migrations[] = {
 	" DEFAULT 0;"
 	"UPDATE instances SET billing_rate = price_per_hour"
 	" WHERE billing_since > 0;",
+	/* 5: when the user last said up or down (ms): the last word wins. */
+	"ALTER TABLE deployments ADD COLUMN desired_at INTEGER NOT NULL"
+	" DEFAULT 0;",
 };
 
 #define INSTANCE_COLS "id, deployment_id, provider, provider_id, label, " \
@@ -102,7 +105,7 @@ static const char *state_migrations[] = {
 	"gpu_util, gpu_util_at, stopped_price, billing_rate"
 #define DEPLOYMENT_COLS "id, name, template, desired, stable_port, " \
 	"idle_timeout, max_lifetime, idle_action, created_at, updated_at, " \
-	"last_activity, keep_until"
+	"last_activity, keep_until, desired_at"
 
 static void
 state_cause(struct state *st, char **cause, const char *what)
@@ -417,6 +420,7 @@ deployment_from_row(sqlite3_stmt *stmt, struct st_deployment *d)
 	d->updated_at = sqlite3_column_int64(stmt, 9);
 	d->last_activity = sqlite3_column_int64(stmt, 10);
 	d->keep_until = sqlite3_column_int64(stmt, 11);
+	d->desired_at = sqlite3_column_int64(stmt, 12);
 }
 
 static void
@@ -501,18 +505,21 @@ state_deployment_upsert(struct state *st, struct st_deployment *d,
 	if (d->created_at == 0)
 		d->created_at = now;
 	d->updated_at = now;
+	d->desired_at = now_wall_ms();
 	if (state_exec(st, cause, "INSERT INTO deployments (name, template, "
 	    "desired, stable_port, idle_timeout, max_lifetime, idle_action, "
-	    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+	    "created_at, updated_at, desired_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
+	    "?, ?, ?) "
 	    "ON CONFLICT(name) DO UPDATE SET template = excluded.template, "
 	    "desired = excluded.desired, stable_port = excluded.stable_port, "
 	    "idle_timeout = excluded.idle_timeout, "
 	    "max_lifetime = excluded.max_lifetime, "
 	    "idle_action = excluded.idle_action, "
-	    "updated_at = excluded.updated_at", "sssdiidii", d->name,
+	    "updated_at = excluded.updated_at, "
+	    "desired_at = excluded.desired_at", "sssdiidiii", d->name,
 	    d->template_name, d->desired != NULL ? d->desired : "up",
 	    d->stable_port, d->idle_timeout, d->max_lifetime, d->idle_action,
-	    d->created_at, d->updated_at) != 0)
+	    d->created_at, d->updated_at, d->desired_at) != 0)
 		return (-1);
 	return (state_int64(st, "SELECT id FROM deployments WHERE name = ?",
 	    d->name, &d->id, cause));
@@ -541,7 +548,8 @@ state_deployment_set_desired(struct state *st, int64_t id,
     const char *desired, char **cause)
 {
 	return (state_exec(st, cause, "UPDATE deployments SET desired = ?, "
-	    "updated_at = ? WHERE id = ?", "sii", desired, now_wall(), id));
+	    "updated_at = ?, desired_at = ? WHERE id = ?", "siii", desired,
+	    now_wall(), now_wall_ms(), id));
 }
 
 /* Remove a deployment that never got an instance (its intent failed). */
@@ -762,15 +770,17 @@ state_instance_set_provider_id(struct state *st, int64_t id,
 /*
  * Record the provider id that a create returned, unless the row ended
  * while the create was in flight (a `fleet down` found nothing by label
- * and gave it up). 1 recorded, 0 the row is gone, -1 error.
+ * and gave it up) or the deployment is wanted down by now: the user's
+ * last word wins. 1 recorded, 0 not ours to keep, -1 error.
  */
 int
 state_instance_claim(struct state *st, int64_t id, const char *provider_id,
     char **cause)
 {
 	if (state_exec(st, cause, "UPDATE instances SET provider_id = ?, "
-	    "updated_at = ? WHERE id = ? AND ended_at = 0", "sii", provider_id,
-	    now_wall(), id) != 0)
+	    "updated_at = ? WHERE id = ? AND ended_at = 0 AND (SELECT desired "
+	    "FROM deployments WHERE deployments.id = instances.deployment_id) "
+	    "= 'up'", "sii", provider_id, now_wall(), id) != 0)
 		return (-1);
 	return (sqlite3_changes(st->db) > 0);
 }
@@ -1091,6 +1101,72 @@ state_event_list(struct state *st, const char *deployment, int limit,
 	}
 	sqlite3_finalize(stmt);
 	return (0);
+}
+
+/*
+ * How many events of this kind the deployment has at or after since:
+ * the re-creation limit counts its "recreate" events in a rolling window
+ * this way, so the count survives restarts with no column to keep.
+ * Returns the count, -1 on error.
+ */
+int
+state_event_count(struct state *st, const char *deployment,
+    const char *kind, int64_t since, char **cause)
+{
+	sqlite3_stmt	*stmt;
+	int		 n = -1;
+
+	stmt = state_prepare(st, cause, "SELECT COUNT(*) FROM events WHERE "
+	    "deployment = ? AND kind = ? AND ts >= ?", "ssi", deployment,
+	    kind, since);
+	if (stmt == NULL)
+		return (-1);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		n = sqlite3_column_int(stmt, 0);
+	else
+		state_cause(st, cause, "count events");
+	sqlite3_finalize(stmt);
+	return (n);
+}
+
+/*
+ * The newest event of this kind (of one deployment, or fleet-wide ones
+ * when deployment is NULL). Event ids only grow, so callers compare ids to
+ * learn which of two events came last. 1 found, 0 none, -1 error.
+ */
+int
+state_event_last(struct state *st, const char *deployment, const char *kind,
+    struct st_event *e, char **cause)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	memset(e, 0, sizeof *e);
+	stmt = state_prepare(st, cause, "SELECT id, ts, deployment, kind, "
+	    "message FROM events WHERE deployment IS ? AND kind = ? "
+	    "ORDER BY id DESC LIMIT 1", "ss", deployment, kind);
+	if (stmt == NULL)
+		return (-1);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		e->id = sqlite3_column_int64(stmt, 0);
+		e->ts = sqlite3_column_int64(stmt, 1);
+		e->deployment = col_str(stmt, 2);
+		e->kind = col_str(stmt, 3);
+		e->message = col_str(stmt, 4);
+	} else if (rc != SQLITE_DONE)
+		state_cause(st, cause, "read event");
+	sqlite3_finalize(stmt);
+	return (rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1);
+}
+
+void
+st_event_clear(struct st_event *e)
+{
+	free(e->deployment);
+	free(e->kind);
+	free(e->message);
+	memset(e, 0, sizeof *e);
 }
 
 /* Reconciler and cost queries. */

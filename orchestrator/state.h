@@ -6,7 +6,7 @@
 
 #include "driver.h"
 
-#define STATE_SCHEMA_VERSION 4
+#define STATE_SCHEMA_VERSION 5
 
 struct state;
 
@@ -24,6 +24,7 @@ struct st_deployment {
 	int64_t		 updated_at;
 	int64_t		 last_activity;	/* wall clock, 0 = none seen */
 	int64_t		 keep_until;	/* no idle kill before this */
+	int64_t		 desired_at;	/* ms: when desired was last said */
 };
 
 /* One rented (or being rented) instance of a deployment. */
@@ -119,6 +120,11 @@ int		 state_event(struct state *, const char *deployment,
 int		 state_event_list(struct state *, const char *deployment,
 		    int limit, struct st_event **, int *n, char **cause);
 void		 st_event_list_free(struct st_event *, int);
+int		 state_event_count(struct state *, const char *deployment,
+		    const char *kind, int64_t since, char **cause);
+int		 state_event_last(struct state *, const char *deployment,
+		    const char *kind, struct st_event *, char **cause);
+void		 st_event_clear(struct st_event *);
 double		 state_spent_deployment(struct state *, int64_t deployment_id,
 		    int64_t now);
 double		 state_spent_since(struct state *, int64_t since,

@@ -21,6 +21,7 @@
 static const char *const port_protos[] = { "http", "ws", "tcp", NULL };
 static const char *const health_kinds[] = { "http", "tcp", "ws", "ssh", NULL };
 static const char *const idle_actions[] = { "terminate", "stop", NULL };
+static const char *const vanish_actions[] = { "recreate", "down", NULL };
 
 #define TMPL(f)	offsetof(struct fleet_template, f)
 #define HLTH(f)	offsetof(struct tmpl_health, f)
@@ -40,7 +41,10 @@ static const struct yfield gpu_fields[] = {
 	  .help = "acceptable GPU models; empty = any with enough VRAM" },
 	{ .key = "count", .type = YF_INT, .off = TMPL(gpu.count), .min = 0,
 	  .max = 64, .def = "1",
-	  .help = "GPUs per instance, 0 = none (no gpu section: 0)" },
+	  .help = "GPUs per instance, exactly, 0 = none (no gpu section: 0)" },
+	{ .key = "count_max", .type = YF_INT, .off = TMPL(gpu.count_max),
+	  .min = 0, .max = 64, .def = "0",
+	  .help = "also accept up to this many GPUs; 0 = exactly count" },
 	{ .key = NULL }
 };
 
@@ -137,6 +141,12 @@ static const struct yfield template_fields[] = {
 	  .def = "0",
 	  .help = "the instance ends itself after this long without the "
 	  "daemon's heartbeat; 0 = off" },
+	{ .key = "on_vanish", .type = YF_ENUM, .off = TMPL(on_vanish),
+	  .choices = vanish_actions, .def = "recreate",
+	  .help = "an instance gone at its provider: recreate it, or down" },
+	{ .key = "max_recreates", .type = YF_INT, .off = TMPL(max_recreates),
+	  .min = 0, .max = 1000, .def = "3",
+	  .help = "re-creations per rolling 24h, then down; 0 = never" },
 	{ .key = "local", .type = YF_SECTION, .sub = local_fields,
 	  .help = "stand-in run by the local provider" },
 	{ .key = NULL }
@@ -289,6 +299,10 @@ template_check(struct fleet_template *t, const struct ynode *root,
 	/* No gpu section: the workload needs none (count's default is 1). */
 	if (ynode_get(root, "gpu") == NULL)
 		t->gpu.count = 0;
+	if (t->gpu.count_max != 0 && t->gpu.count_max < t->gpu.count)
+		return (ynode_error(ynode_get(ynode_get(root, "gpu"),
+		    "count_max"), cause, "gpu.count_max: %d is below gpu.count "
+		    "%d", t->gpu.count_max, t->gpu.count));
 	if (t->health.port == 0)
 		t->health.port = template_stable_port(t)->number;
 	return (0);

@@ -95,12 +95,16 @@ now_mono_ms(void)
 	    clock_skew() * 1000);
 }
 
-/* Bind a TCP socket to addr:port; returns the fd or -1. */
+/*
+ * Bind a TCP socket to addr:port; returns the fd or -1. SO_REUSEADDR as
+ * the daemon's listeners use it: connections in TIME_WAIT from a daemon
+ * that just stopped do not make the port "in use", a listener still does.
+ */
 static int
 port_bind(const char *addr, int port)
 {
 	struct sockaddr_in	sin;
-	int			fd;
+	int			fd, on = 1;
 
 	memset(&sin, 0, sizeof sin);
 	sin.sin_family = AF_INET;
@@ -109,7 +113,8 @@ port_bind(const char *addr, int port)
 		return (-1);
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return (-1);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1) {
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == -1 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1) {
 		close(fd);
 		return (-1);
 	}

@@ -10,6 +10,7 @@
 #include "driver.h"
 #include "proxy.h"
 #include "state.h"
+#include "budget.h"
 
 /*
  * "Stamp on activity, sweep on one timer": the proxy stamps every byte
@@ -189,47 +190,30 @@ watchdog_lifetime(struct daemon *d, const struct st_deployment *dep,
 	free(lim);
 }
 
-/* Midnight UTC today and the first of this month, as epoch seconds. */
-static void
-watchdog_periods(int64_t now, int64_t *day, int64_t *month)
-{
-	time_t		t = (time_t)now;
-	struct tm	tm;
-
-	gmtime_r(&t, &tm);
-	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-	*day = (int64_t)timegm(&tm);
-	tm.tm_mday = 1;
-	*month = (int64_t)timegm(&tm);
-}
-
 /*
  * The circuit breaker: once today's (or this month's) spend reaches its
  * cap, every billing deployment is terminated, most expensive first.
+ * budget.c decides, from the ledger, the same way ls, cost and up do.
  */
 static int
 watchdog_budget(struct daemon *d, int64_t now, char **why)
 {
-	const struct fleet_config	*c = d->ctx->conf;
-	int64_t				 day, month;
-	double				 spent;
+	const struct budget_period	*p;
+	struct budget			 b;
+	char				*cap, *spent, *opens;
 
-	watchdog_periods(now, &day, &month);
-	if (c->budget.daily_usd > 0 &&
-	    (spent = state_spent_since(d->ctx->st, day, now)) >=
-	    c->budget.daily_usd) {
-		*why = xprintf("daily budget $%.2f reached (spent $%.2f today)",
-		    c->budget.daily_usd, spent);
-		return (1);
-	}
-	if (c->budget.monthly_usd > 0 &&
-	    (spent = state_spent_since(d->ctx->st, month, now)) >=
-	    c->budget.monthly_usd) {
-		*why = xprintf("monthly budget $%.2f reached (spent $%.2f this "
-		    "month)", c->budget.monthly_usd, spent);
-		return (1);
-	}
-	return (0);
+	budget_read(d->ctx->st, d->ctx->conf, now, &b);
+	if ((p = budget_tripped(&b)) == NULL)
+		return (0);
+	cap = format_money(p->cap);
+	spent = format_money(p->spent);
+	opens = format_time(p->opens);
+	*why = xprintf("%s budget %s reached (spent %s %s); new launches "
+	    "open at %s", p->name, cap, spent, p->span, opens);
+	free(opens);
+	free(spent);
+	free(cap);
+	return (1);
 }
 
 static int

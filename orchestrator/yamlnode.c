@@ -1,6 +1,7 @@
 /* yamlnode.c: parse YAML once into positioned nodes, then map them by table. */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -601,6 +602,25 @@ parse_bounded_duration(const struct yfield *f, const char *s, int64_t *v,
 	return (-1);
 }
 
+/* A plain decimal number (no unit, no sign) within the field's bounds. */
+static int
+parse_ratio(const struct yfield *f, const char *s, double *v, char **why)
+{
+	char	*end;
+	double	 d;
+
+	errno = 0;
+	d = strtod(s, &end);
+	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 ||
+	    !isfinite(d) || d < (double)f->min || d > (double)f->max) {
+		xasprintf(why, "invalid number '%s': must be between %lld "
+		    "and %lld", s, f->min, f->max);
+		return (-1);
+	}
+	*v = d;
+	return (0);
+}
+
 /* Parse one scalar text into the field at p; *why is the bare reason. */
 static int
 yfield_scalar(const struct yfield *f, const char *s, void *p, char **why)
@@ -630,6 +650,8 @@ yfield_scalar(const struct yfield *f, const char *s, void *p, char **why)
 		return (parse_bounded_duration(f, s, p, why));
 	case YF_MONEY:
 		return (parse_money(s, p, why));
+	case YF_RATIO:
+		return (parse_ratio(f, s, p, why));
 	case YF_ENUM:
 		return (parse_enum(f, s, p, why));
 	default:
@@ -779,6 +801,7 @@ ytable_default(const struct yfield *f, void *p)
 		*(int64_t *)p = f->defnum;
 		break;
 	case YF_MONEY:
+	case YF_RATIO:
 		*(double *)p = (double)f->defnum;
 		break;
 	default:

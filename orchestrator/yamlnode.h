@@ -64,6 +64,7 @@ enum yfield_type {
 	YF_PORT,	/* int, 1..65535 */
 	YF_DURATION,	/* int64_t seconds; [min, max] if max > min */
 	YF_MONEY,	/* double dollars */
+	YF_RATIO,	/* double, a plain number within [min, max] */
 	YF_ENUM,	/* int: index into choices */
 	YF_STRLIST,	/* char ** at off, int count at noff */
 	YF_ENV,		/* struct tmpl_env * at off, int count at noff */

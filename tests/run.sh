@@ -42,12 +42,37 @@ for t in "$BUILD"/tests/test-*; do
 	count "$name" "$log" $?
 done
 
+# End-to-end scripts run side by side, E2E_JOBS at a time (default 4:
+# they mostly wait on timers and children, not on the CPU). Each gets its
+# own slot, hence its own proxy ports (lib.sh), and its own state dir.
+# Results are reported in name order once all have finished.
+JOBS=${E2E_JOBS:-4}
+slot=0
+running=""
 for s in tests/e2e/test-*.sh; do
 	[ -f "$s" ] || continue
-	name=e2e/$(basename "$s" .sh)
-	log="$LOGDIR/$(basename "$s").log"
-	timeout 600 sh "$s" "$BUILD" >"$log" 2>&1
-	count "$name" "$log" $?
+	while [ "$(echo $running | wc -w)" -ge "$JOBS" ]; do
+		still=""
+		for r in $running; do
+			[ -f "$LOGDIR/$r.rc" ] || still="$still $r"
+		done
+		running=$still
+		[ "$(echo $running | wc -w)" -ge "$JOBS" ] && sleep 0.2
+	done
+	b=$(basename "$s")
+	(
+		E2E_SLOT=$slot timeout 600 sh "$s" "$BUILD" >"$LOGDIR/$b.log" 2>&1
+		echo $? >"$LOGDIR/$b.rc"
+	) &
+	running="$running $b"
+	slot=$((slot + 1))
+done
+wait
+for s in tests/e2e/test-*.sh; do
+	[ -f "$s" ] || continue
+	b=$(basename "$s")
+	count "e2e/$(basename "$s" .sh)" "$LOGDIR/$b.log" \
+	    "$(cat "$LOGDIR/$b.rc" 2>/dev/null || echo 1)"
 done
 
 [ "$failed" -eq 0 ] && rm -rf "$LOGDIR" || echo "logs kept in $LOGDIR"

@@ -12,13 +12,18 @@ export FLEET_CONFIG=$T/fleet.yaml
 export XDG_CONFIG_HOME=$T/xdg
 unset RUNPOD_API_KEY LAMBDA_API_KEY VAST_API_KEY PAPERSPACE_API_KEY
 mkdir -p "$FLEET_TEMPLATE_DIR" "$XDG_CONFIG_HOME"
-# A shared proxy port of our own, so parallel runs and a user's daemon
-# on the default 7070 never collide.
-E2E_SHARED_PORT=$((10000 + $$ % 9000))
+# Proxy ports of our own: tests/run.sh gives each script a slot
+# (E2E_SLOT), so scripts running side by side, and a user's daemon on the
+# default 7070 and 8900-8999, never pick the same shared or stable port.
+# 10000-19999 is below where local instances pick theirs (20000+).
+E2E_SLOT=${E2E_SLOT:-$(($$ % 90))}
+E2E_SHARED_PORT=$((10000 + E2E_SLOT * 100))
+E2E_PORT_MIN=$((E2E_SHARED_PORT + 1))
+E2E_PORT_MAX=$((E2E_SHARED_PORT + 99))
 # The daemon's own reconcile pass is off unless a script turns it on: the
 # scripts drive fleet reconcile themselves, at the moments they choose.
-printf 'proxy:\n  shared_port: %d\ndaemon:\n  reconcile_interval: 0s\n' \
-    "$E2E_SHARED_PORT" > "$FLEET_CONFIG"
+printf 'proxy:\n  shared_port: %d\n  port_min: %d\n  port_max: %d\ndaemon:\n  reconcile_interval: 0s\n' \
+    "$E2E_SHARED_PORT" "$E2E_PORT_MIN" "$E2E_PORT_MAX" > "$FLEET_CONFIG"
 E2E_PASSED=0
 E2E_FAILED=0
 E2E_PIDS=""
@@ -78,6 +83,21 @@ our_daemon_pid() {
 	echo "$_p"
 }
 
+# kill_ours SIG PID...: signal those PIDs that still are processes of this
+# script (their environment carries our FLEET_STATE_DIR). A pid whose
+# process ended may have gone to another script running side by side:
+# never kill that one. True when at least one was signalled.
+kill_ours() {
+	_sig=$1; _any=1
+	shift
+	for _p in "$@"; do
+		tr '\0' '\n' <"/proc/$_p/environ" 2>/dev/null |
+		    grep -qxF "FLEET_STATE_DIR=$FLEET_STATE_DIR" || continue
+		kill "-$_sig" "$_p" 2>/dev/null && _any=0
+	done
+	return $_any
+}
+
 e2e_cleanup() {
 	# The test's sshd and its sessions (start_sshd) first.
 	stop_sshd
@@ -86,7 +106,7 @@ e2e_cleanup() {
 		kill "$_dp" 2>/dev/null
 		sleep 0.2
 	fi
-	for p in $(local_procs) $E2E_PIDS; do kill -9 "$p" 2>/dev/null; done
+	kill_ours 9 $(local_procs) $E2E_PIDS
 	[ -n "$E2E_KEEP" ] && echo "kept $T" || rm -rf "$T"
 }
 trap e2e_cleanup EXIT

@@ -3,7 +3,8 @@
 # down` on three deployments over the fake RunPod and Vast APIs (a Vast
 # create takes 0.5s to answer), while the ops are killed with SIGKILL at
 # random points or at their FLEET_TEST_CRASH points, a second `fleet down`
-# sometimes races an up, and the daemon is SIGKILLed at random points and
+# often races an up (and when that up is not killed, the down must win:
+# nothing of the deployment alive afterwards), and the daemon is SIGKILLed at random points and
 # started again. The daemon runs its watchdog (3s idle kills) and reconcile
 # jobs meanwhile, so jobs orphaned by a dead daemon race the loop too.
 # Then `fleet reconcile` catches up, and the fake's view is checked:
@@ -39,6 +40,8 @@ export FLEET_VAST_MIN_RELIABILITY=0 FLEET_VAST_VERIFIED=0
 cat > "$FLEET_CONFIG" <<YAML
 proxy:
   shared_port: $E2E_SHARED_PORT
+  port_min: $E2E_PORT_MIN
+  port_max: $E2E_PORT_MAX
 daemon:
   watch_interval: 1s
   reconcile_interval: 2s
@@ -83,7 +86,7 @@ awk -v seed="$SEED" -v n="$N" 'BEGIN {
 		printf "%s %s %s %s %.2f %s %d %.2f %d %.2f\n", dep, prov, op,
 		    crash, rand() * (op == "up" ? 1.0 : 0.25),
 		    rand() < 0.5 ? "3s" : "1h", rand() < 0.4, rand() * 1.0,
-		    op == "up" && rand() < 0.2, rand() * 1.0
+		    op == "up" && rand() < 0.35, rand() * 1.5
 	}
 }' > "$T/plan"
 
@@ -200,7 +203,7 @@ wait "$lpid"
 rc=$?
 check "race: the up fails" [ "$rc" -eq 1 ]
 cp "$T/race.out" "$T/out"
-out_has "race: and says why" "race was taken down (fleet down) while"
+out_has "race: and says why" "race was taken down while coming up"
 race_alive() { alive_rows | grep -q ' fleet-race-'; }
 race_gone() { ! race_alive; }
 check "race: the up terminated its instance itself" race_gone
@@ -210,7 +213,9 @@ create_takes 500
 # --- the loop -----------------------------------------------------------------
 echo "crash loop: seed $SEED, $N iterations at most, ${CAP}s cap"
 start=$(date +%s)
-iter=0 kills=0 crashes=0 dkills=0 restarts=0 rivals=0
+iter=0 kills=0 crashes=0 dkills=0 restarts=0 rivals=0 lived=0 overruled=0
+dep_alive() { alive_rows | grep -q " fleet-$1-"; }
+dep_quiet() { ! dep_alive "$1"; }
 while read -r dep prov op crash delay idle dkill ddelay rival rdelay; do
 	[ $(( $(date +%s) - start )) -ge "$CAP" ] && break
 	iter=$((iter + 1))
@@ -236,22 +241,32 @@ while read -r dep prov op crash delay idle dkill ddelay rival rdelay; do
 		rivals=$((rivals + 1))
 	fi
 	if [ "$dkill" = 1 ] && d=$(daemon_pid); then
-		(sleep "$ddelay"; kill -9 "$d" 2>/dev/null) &
+		(sleep "$ddelay"; kill_ours 9 "$d") &
 		killer=$!
 		dkills=$((dkills + 1))
 	fi
 	if [ "$crash" = kill ]; then
 		sleep "$delay"
-		if kill -9 "$opid" 2>/dev/null; then kills=$((kills + 1)); fi
+		if kill_ours 9 "$opid"; then kills=$((kills + 1)); fi
 	fi
 	w=0
 	while kill -0 "$opid" 2>/dev/null && [ $w -lt 300 ]; do
 		sleep 0.1; w=$((w + 1))
 	done
-	kill -9 "$opid" 2>/dev/null
+	kill_ours 9 "$opid"
 	wait "$opid" 2>/dev/null
 	[ -n "$killer" ] && wait "$killer" 2>/dev/null
 	[ -n "$rpid" ] && wait "$rpid" 2>/dev/null
+	# A down raced an up that kept running: the down must win, and
+	# nothing of that deployment may be left alive at the fakes.
+	if [ "$rival" = 1 ] && [ "$crash" = none ]; then
+		lived=$((lived + 1))
+		if ! wait_for 5 dep_quiet "$dep"; then
+			overruled=$((overruled + 1))
+			echo "    overruled: iteration $iter ($dep on $prov," \
+			    "down at ${rdelay}s)" >>"$T/ops.log"
+		fi
+	fi
 	if [ -z "$(daemon_pid)" ]; then
 		"$FLEET" daemon --detach </dev/null >>"$T/ops.log" 2>&1
 		wait_for 10 "$FLEET" daemon status
@@ -262,6 +277,9 @@ elapsed=$(( $(date +%s) - start ))
 echo "crash loop: $iter iterations in ${elapsed}s: $kills ops killed (SIGKILL)," \
     "$crashes crash points, $dkills daemon SIGKILLs, $restarts restarts," \
     "$rivals downs racing an up"
+echo "racing downs whose up kept running: $lived, overruled: $overruled"
+check "racing downs whose up kept running: none overruled" \
+    [ "$overruled" -eq 0 ]
 check "the loop ran at least 10 iterations" [ "$iter" -ge 10 ]
 
 # --- catch up: quiet the daemon, let orphaned jobs end, reconcile ----------------

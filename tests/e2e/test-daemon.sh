@@ -9,6 +9,8 @@
 cat > "$FLEET_CONFIG" <<YAML
 proxy:
   shared_port: $E2E_SHARED_PORT
+  port_min: $E2E_PORT_MIN
+  port_max: $E2E_PORT_MAX
   hold_timeout: 8s
 daemon:
   reconcile_interval: 0s

@@ -11,6 +11,8 @@ export FLEET_RUNPOD_URL=$F/runpod/graphql
 cat > "$FLEET_CONFIG" <<YAML
 proxy:
   shared_port: $E2E_SHARED_PORT
+  port_min: $E2E_PORT_MIN
+  port_max: $E2E_PORT_MAX
 daemon:
   watch_interval: 1s
   reconcile_interval: 1s

@@ -125,7 +125,8 @@ check "stale catalogue: nothing left running in state" sh -c "! '$FLEET' ls | gr
 fake_setup
 
 # --- no ssh key name configured ---------------------------------------------
-printf 'proxy:\n  shared_port: %d\n' "$E2E_SHARED_PORT" > "$T/nokey.yaml"
+printf 'proxy:\n  shared_port: %d\n  port_min: %d\n  port_max: %d\n' \
+    "$E2E_SHARED_PORT" "$E2E_PORT_MIN" "$E2E_PORT_MAX" > "$T/nokey.yaml"
 check_exit "no ssh key name: up fails" 1 env FLEET_CONFIG="$T/nokey.yaml" "$FLEET" up gpujob --name nokey
 out_has "no ssh key name: names the setting" "providers.lambda.ssh_key_name"
 out_has "no ssh key name: typed invalid" "(invalid)"

@@ -21,6 +21,8 @@ while [ -n "$(ss -Hltn "sport = :$SVC" 2>/dev/null)" ]; do SVC=$((SVC + 1)); don
 cat > "$FLEET_CONFIG" <<YAML
 proxy:
   shared_port: $E2E_SHARED_PORT
+  port_min: $E2E_PORT_MIN
+  port_max: $E2E_PORT_MAX
 daemon:
   reconcile_interval: 0s
   watch_interval: 1s

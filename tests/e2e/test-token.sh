@@ -52,6 +52,8 @@ cat > "$FLEET_CONFIG" <<YAML
 proxy:
   bind: $BIND
   shared_port: $E2E_SHARED_PORT
+  port_min: $E2E_PORT_MIN
+  port_max: $E2E_PORT_MAX
 daemon:
   reconcile_interval: 0s
 YAML
@@ -63,6 +65,8 @@ cat > "$FLEET_CONFIG" <<YAML
 proxy:
   bind: $BIND
   shared_port: $E2E_SHARED_PORT
+  port_min: $E2E_PORT_MIN
+  port_max: $E2E_PORT_MAX
   token: $TOKEN
 daemon:
   reconcile_interval: 0s

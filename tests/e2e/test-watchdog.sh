@@ -8,6 +8,8 @@
 cat > "$FLEET_CONFIG" <<YAML
 proxy:
   shared_port: $E2E_SHARED_PORT
+  port_min: $E2E_PORT_MIN
+  port_max: $E2E_PORT_MAX
 daemon:
   watch_interval: 1s
   reconcile_interval: 0s
@@ -79,12 +81,16 @@ check "a paid deployment on vast" "$FLEET" up paid --provider vast
 cp "$FLEET_CONFIG" "$T/base.yaml"
 printf 'budget:\n  daily_usd: 0.0001\n' >> "$FLEET_CONFIG"
 kill -HUP "$(cat "$FLEET_STATE_DIR/daemon.pid")"
-check "budget: the breaker terminates it" wait_for 20 gone paid
+# Listed as down, with the breaker's note, until the user acts.
+down_row() { "$FLEET" ls | grep -Eq "^$1 +- +- +down "; }
+check "budget: the breaker terminates it" wait_for 20 down_row paid
+check "budget: ls says the breaker stopped it" sh -c "'$FLEET' ls | grep -q '^paid: stopped by the budget breaker'"
 check "budget: recorded" event paid budget
 check "budget: the daemon log says why" grep -q "budget breaker: daily budget" "$FLEET_STATE_DIR/daemon.log"
 check_exit "budget: a new up is refused" 1 "$FLEET" up paid --provider vast
-out_has "budget: with the numbers" "refused by budget.daily_usd"
-check "budget: nothing rented by the refused up" sh -c "! '$FLEET' ls | grep -q '^paid '"
+out_has "budget: the refusal names the breaker" "the budget breaker is tripped: daily \$"
+out_has "budget: and the cap it reached" "(budget.daily_usd); new launches open at "
+check "budget: nothing rented by the refused up" down_row paid
 cp "$T/base.yaml" "$FLEET_CONFIG"
 "$FLEET" daemon stop >/dev/null 2>&1
 e2e_done

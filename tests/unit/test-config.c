@@ -191,6 +191,8 @@ check_defaults(const struct fleet_config *conf)
 	assert_int_equal(conf->defaults.max_lifetime, 12 * 3600);
 	assert_int_equal(conf->defaults.idle_action, IDLE_ACTION_TERMINATE);
 	assert_true(conf->defaults.max_price == 0);
+	assert_true(conf->defaults.failover_max_ratio == 2.0);
+	assert_true(conf->defaults.confirm_above_usd == 1.00);
 	assert_true(conf->budget.daily_usd == 0);
 	assert_true(conf->budget.monthly_usd == 0);
 	assert_string_equal(conf->proxy.bind, "127.0.0.1");
@@ -432,6 +434,15 @@ test_errors(void **state __unused)
 	    "2:17: proxy.hold_timeout: invalid duration '2h': must be "
 	    "between 0s and 1h");
 	conf_fails("proxy:\n  bind:\n", "2:8: proxy.bind: missing value");
+	conf_fails("defaults:\n  failover_max_ratio: 0.5\n",
+	    "2:23: defaults.failover_max_ratio: invalid number '0.5': must "
+	    "be between 1 and 1000");
+	conf_fails("defaults:\n  failover_max_ratio: 2x\n",
+	    "2:23: defaults.failover_max_ratio: invalid number '2x': must "
+	    "be between 1 and 1000");
+	conf_fails("defaults:\n  confirm_above_usd: cheap\n",
+	    "2:22: defaults.confirm_above_usd: invalid money 'cheap': not a "
+	    "number (write e.g. 0.60 or $0.60)");
 	conf_fails("{a: b}: c\n",
 	    "1:1: keys must be plain strings, not a mapping");
 }
@@ -910,6 +921,8 @@ test_template_errors(void **state __unused)
 	tmpl_fails("svc", BASE "gpu:\n  min_vram: 24\n",
 	    "5:3: unknown key 'min_vram' in 'gpu' (did you mean "
 	    "'min_vram_gb'?)");
+	tmpl_fails("svc", BASE "gpu:\n  count: 4\n  count_max: 2\n",
+	    "6:14: gpu.count_max: 2 is below gpu.count 4");
 	tmpl_fails("svc", BASE "helth:\n  path: /\n",
 	    "4:1: unknown key 'helth' (did you mean 'health'?)");
 	tmpl_fails("svc", BASE "health:\n  interval: 1.5s\n",

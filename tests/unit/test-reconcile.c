@@ -14,11 +14,16 @@
 #include <sqlite3.h>
 
 #include "fleet.h"
+#include "config.h"
 #include "state.h"
+#include "reconcile.h"
 
 /* 2023-11-15 00:00:00 UTC; the tests run with TZ=UTC. */
 #define MIDNIGHT	1700006400LL
 #define HOUR		3600LL
+
+/* reconcile.o links cmd.o, whose table is in fleet.c, not the archive. */
+const struct cmd_entry *cmd_table[] = { NULL };
 
 struct fixture {
 	char		 dir[64];
@@ -208,6 +213,110 @@ test_cost_open_segment(void **arg)
 	st_cost_list_free(c, n);
 }
 
+/* An event at a chosen time: state_event stamps now, the log is insert-only. */
+static void
+event_at(struct fixture *f, int64_t ts, const char *dep, const char *kind,
+    const char *msg)
+{
+	char	*sql;
+
+	sql = xprintf("INSERT INTO events (ts, deployment, kind, message) "
+	    "VALUES (%lld, '%s', '%s', '%s')", (long long)ts, dep, kind, msg);
+	raw(f, sql);
+	free(sql);
+}
+
+/* Re-creations count over a rolling 24h, per deployment, from the log. */
+static void
+test_recreate_window(void **arg)
+{
+	struct fixture		*f = *arg;
+	struct cmd_ctx		 ctx;
+	struct st_deployment	 d;
+	struct rc_recreates	 rr;
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.st = f->st;
+	assert_int_equal(state_deployment_get(f->st, "gpu", &d, NULL), 1);
+	event_at(f, MIDNIGHT - 25 * HOUR, "gpu", "recreate", "old");
+	event_at(f, MIDNIGHT - 2 * HOUR, "gpu", "recreate", "one");
+	event_at(f, MIDNIGHT - HOUR, "gpu", "recreate-failed", "not one");
+	event_at(f, MIDNIGHT - HOUR, "other", "recreate", "not ours");
+	assert_int_equal(state_event_count(f->st, "gpu", "recreate",
+	    MIDNIGHT - 24 * HOUR, NULL), 1);
+	assert_int_equal(state_event_count(f->st, "gpu", "recreate", 0,
+	    NULL), 2);
+	/* No config: the template table's defaults, recreate up to 3. */
+	assert_int_equal(reconcile_recreates(&ctx, &d, MIDNIGHT, &rr), 0);
+	assert_int_equal(rr.count, 1);
+	assert_int_equal(rr.max, 3);
+	assert_int_equal(rr.known, 0);
+	assert_int_equal(reconcile_vanish_verdict(&rr), RC_VERDICT_RECREATE);
+	event_at(f, MIDNIGHT - HOUR, "gpu", "recreate", "two");
+	event_at(f, MIDNIGHT - 1, "gpu", "recreate", "three");
+	assert_int_equal(reconcile_recreates(&ctx, &d, MIDNIGHT, &rr), 0);
+	assert_int_equal(rr.count, 3);
+	assert_int_equal(reconcile_vanish_verdict(&rr), RC_VERDICT_LIMIT);
+	/* Just over a day after the first, two are left in the window. */
+	assert_int_equal(reconcile_recreates(&ctx, &d, MIDNIGHT + 22 * HOUR + 1,
+	    &rr), 0);
+	assert_int_equal(rr.count, 2);
+	assert_int_equal(reconcile_vanish_verdict(&rr), RC_VERDICT_RECREATE);
+	rr.max = 0;
+	rr.count = 0;
+	assert_int_equal(reconcile_vanish_verdict(&rr), RC_VERDICT_LIMIT);
+	rr.max = 3;
+	rr.on_vanish = VANISH_DOWN;
+	assert_int_equal(reconcile_vanish_verdict(&rr), RC_VERDICT_POLICY);
+	st_deployment_clear(&d);
+}
+
+/* Taken down on a vanish: said until a rent, a day, or an up. */
+static void
+test_taken_down(void **arg)
+{
+	struct fixture		*f = *arg;
+	struct cmd_ctx		 ctx;
+	struct st_deployment	 d;
+	struct st_event		 e;
+	char			*why;
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.st = f->st;
+	assert_int_equal(state_deployment_get(f->st, "gpu", &d, NULL), 1);
+	assert_int_equal(state_event_last(f->st, "gpu", "vanish-down", &e,
+	    NULL), 0);
+	assert_int_equal(state_deployment_set_desired(f->st, d.id, "down",
+	    NULL), 0);
+	free(d.desired);
+	d.desired = xstrdup("down");
+	assert_int_equal(reconcile_taken_down(&ctx, &d, MIDNIGHT, &why), 0);
+	assert_null(why);
+	event_at(f, MIDNIGHT - 3 * HOUR, "gpu", "created", "runpod a");
+	event_at(f, MIDNIGHT - 2 * HOUR, "gpu", "vanish-down", "first");
+	event_at(f, MIDNIGHT - HOUR, "gpu", "vanish-down", "limit");
+	assert_int_equal(state_event_last(f->st, "gpu", "vanish-down", &e,
+	    NULL), 1);
+	assert_string_equal(e.message, "limit");
+	st_event_clear(&e);
+	assert_int_equal(reconcile_taken_down(&ctx, &d, MIDNIGHT, &why), 1);
+	assert_string_equal(why, "limit");
+	free(why);
+	/* Old news after the window. */
+	assert_int_equal(reconcile_taken_down(&ctx, &d, MIDNIGHT + 24 * HOUR,
+	    &why), 0);
+	/* Wanted up again: not down any more. */
+	free(d.desired);
+	d.desired = xstrdup("up");
+	assert_int_equal(reconcile_taken_down(&ctx, &d, MIDNIGHT, &why), 0);
+	free(d.desired);
+	d.desired = xstrdup("down");
+	/* A rent after it (then a user's down): not the vanish's doing. */
+	event_at(f, MIDNIGHT - 1, "gpu", "created", "runpod b");
+	assert_int_equal(reconcile_taken_down(&ctx, &d, MIDNIGHT, &why), 0);
+	st_deployment_clear(&d);
+}
+
 int
 main(void)
 {
@@ -219,6 +328,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cost_since_prorates,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cost_open_segment, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_recreate_window, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_taken_down, setup,
 		    teardown),
 	};
 

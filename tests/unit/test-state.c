@@ -220,6 +220,39 @@ test_claim_or_give_up(void **arg)
 	st_instance_clear(&b);
 }
 
+/* The last word wins: a create's answer after a down is never claimed. */
+static void
+test_claim_after_down(void **arg)
+{
+	struct fixture		*f = *arg;
+	struct st_instance	 a, cur;
+	struct st_deployment	 d;
+	char			*cause = NULL;
+	int64_t			 dep = add_deployment(f->st, "late", 8905);
+	int64_t			 t0;
+
+	assert_int_equal(state_deployment_get(f->st, "late", &d, &cause), 1);
+	t0 = d.desired_at;
+	assert_true(t0 > 0);
+	st_deployment_clear(&d);
+	assert_int_equal(state_instance_intent(f->st, dep, "vast", "late",
+	    &a, &cause), 0);
+	/* The down is recorded while the create is in flight. */
+	usleep(2000);
+	assert_int_equal(state_deployment_set_desired(f->st, dep, "down",
+	    &cause), 0);
+	assert_int_equal(state_deployment_get(f->st, "late", &d, &cause), 1);
+	assert_string_equal(d.desired, "down");
+	assert_true(d.desired_at > t0);
+	st_deployment_clear(&d);
+	assert_int_equal(state_instance_claim(f->st, a.id, "v-9", &cause), 0);
+	assert_int_equal(state_instance_current(f->st, dep, &cur, &cause), 1);
+	assert_null(cur.provider_id);
+	assert_null(cause);
+	st_instance_clear(&cur);
+	st_instance_clear(&a);
+}
+
 /* Backdate the open billing segment so spend is measurable at once. */
 static void
 backdate(struct state *st, int64_t id, int64_t secs)
@@ -435,6 +468,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_intent_then_provider_id,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_after_down, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_claim_or_give_up, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ledger, setup, teardown),
