@@ -1159,6 +1159,15 @@ driver_runpod_terminate(const struct drv_ctx *ctx, const char *id,
 	return (-1);
 }
 
+/*
+ * runpodctl keeps its key in ~/.runpod/config.toml as `apikey = "..."`
+ * (viper writes its "apiKey" setting lowercased; runpodctl cmd/root.go).
+ */
+static const struct drv_key_file runpod_cli_keys[] = {
+	{ "runpodctl", "~/.runpod/config.toml", DRV_KEYFILE_TOML, "apikey" },
+	{ NULL, NULL, DRV_KEYFILE_PLAIN, NULL }
+};
+
 const struct fleet_driver driver_runpod = {
 	.name = "runpod",
 	.flags = DRV_CAN_STOP | DRV_NEEDS_KEY | DRV_DEADMAN,
@@ -1166,6 +1175,7 @@ const struct fleet_driver driver_runpod = {
 	.url_env = "FLEET_RUNPOD_URL",
 	.default_url = RUNPOD_URL,
 	.ssh_user = "root",
+	.cli_key_files = runpod_cli_keys,
 	.offers = driver_runpod_offers,
 	.create = driver_runpod_create,
 	.get = driver_runpod_get,

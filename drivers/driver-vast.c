@@ -1589,6 +1589,17 @@ vast_terminate(const struct drv_ctx *ctx, const char *id,
 	return (-1);
 }
 
+/*
+ * `vastai set api-key` writes the bare key to $XDG_CONFIG_HOME/vastai/
+ * vast_api_key (~/.config/vastai/...); older CLIs used ~/.vast_api_key.
+ */
+static const struct drv_key_file vast_cli_keys[] = {
+	{ "vastai", "$XDG_CONFIG_HOME/vastai/vast_api_key", DRV_KEYFILE_PLAIN,
+	    NULL },
+	{ "vastai", "~/.vast_api_key", DRV_KEYFILE_PLAIN, NULL },
+	{ NULL, NULL, DRV_KEYFILE_PLAIN, NULL }
+};
+
 const struct fleet_driver driver_vast = {
 	.name = "vast",
 	.flags = DRV_CAN_STOP | DRV_NEEDS_KEY | DRV_DEADMAN,
@@ -1596,6 +1607,7 @@ const struct fleet_driver driver_vast = {
 	.url_env = "FLEET_VAST_URL",
 	.default_url = VAST_DEFAULT_URL,
 	.ssh_user = "root",
+	.cli_key_files = vast_cli_keys,
 	.offers = vast_offers,
 	.create = vast_create,
 	.get = vast_get,

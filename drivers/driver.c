@@ -8,6 +8,7 @@
 
 #include "fleet.h"
 #include "config.h"
+#include "creds.h"
 #include "driver.h"
 #include "deadman.h"
 
@@ -83,8 +84,9 @@ driver_ctx_settings(const struct provider_conf *pc)
 /*
  * Fill a driver context from the config and environment: base URL from
  * the provider's env override, else fleet.yaml, else the default; the key
- * from the configured env var. A driver that needs a key and has none is
- * a usage error the caller reports.
+ * from the lookup in creds.h (env, credentials file, the CLI's file). A
+ * driver that needs a key and has none, or whose credentials file is
+ * refused, is a usage error the caller reports.
  */
 int
 driver_ctx_init(struct drv_ctx *ctx, const struct fleet_driver *drv,
@@ -92,6 +94,7 @@ driver_ctx_init(struct drv_ctx *ctx, const struct fleet_driver *drv,
 {
 	const struct provider_conf	*pc;
 	const char			*env, *v;
+	char				*why = NULL;
 
 	memset(ctx, 0, sizeof *ctx);
 	ctx->conf = conf;
@@ -111,15 +114,17 @@ driver_ctx_init(struct drv_ctx *ctx, const struct fleet_driver *drv,
 		ctx->base_url = v;
 	if (pc != NULL)
 		driver_ctx_settings(pc);
-	env = pc != NULL && pc->api_key_env != NULL ? pc->api_key_env :
-	    drv->key_env;
-	if (env != NULL && (v = getenv(env)) != NULL && *v != '\0') {
-		ctx->api_key = v;
-		log_add_secret(v);
+	env = creds_env_name(drv, conf);
+	ctx->api_key = creds_export(drv, conf, NULL, &why);
+	if (why != NULL) {
+		*cause = xprintf("provider %s: %s", drv->name, why);
+		free(why);
+		return (-1);
 	}
 	if ((drv->flags & DRV_NEEDS_KEY) && ctx->api_key == NULL) {
-		*cause = xprintf("provider %s: no API key: set %s", drv->name,
-		    env != NULL ? env : "its api_key_env");
+		*cause = xprintf("provider %s: no API key: set %s or run "
+		    "`fleet auth set %s`", drv->name,
+		    env != NULL ? env : "its api_key_env", drv->name);
 		return (-1);
 	}
 	return (0);

@@ -112,6 +112,25 @@ struct drv_create_req {
 #define DRV_DEADMAN	0x8	/* create starts the dead-man watcher when
 				   the template sets deadman_timeout */
 
+/*
+ * The key file of a provider's own CLI, read last by the key lookup
+ * (orchestrator/creds.h): declared here, next to the driver, so nothing
+ * outside drivers/ names a provider. path starts with "~/" ($HOME) or
+ * "$XDG_CONFIG_HOME/" (that variable, else ~/.config). docs/providers.md
+ * says where each path and format was checked.
+ */
+enum drv_keyfile_format {
+	DRV_KEYFILE_PLAIN,	/* the whole file is the key */
+	DRV_KEYFILE_TOML,	/* a top-level `field = "KEY"` line */
+};
+
+struct drv_key_file {
+	const char		*cli;	/* "runpodctl", for messages */
+	const char		*path;	/* NULL ends a list */
+	enum drv_keyfile_format	 format;
+	const char		*field;	/* TOML key, matched ignoring case */
+};
+
 struct fleet_driver {
 	const char	*name;
 	int		 flags;
@@ -121,6 +140,8 @@ struct fleet_driver {
 	const char	*ssh_user;	/* who fleet logs in as, NULL = no ssh */
 	const char	*container;	/* docker name of the workload on the
 					   host ssh reaches, NULL = none */
+	const struct drv_key_file *cli_key_files;	/* NULL = none, else
+					   ended by a NULL path */
 
 	int	(*offers)(const struct drv_ctx *, const struct fleet_template *,
 		    struct drv_offer **, size_t *, struct drv_error *);
