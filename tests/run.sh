@@ -47,7 +47,17 @@ done
 # own slot, hence its own proxy ports (lib.sh), and its own state dir.
 # Results are reported in name order once all have finished.
 JOBS=${E2E_JOBS:-4}
-slot=0
+# Three groups of 33 slots: a suite takes the first group no other suite
+# on this machine holds (make test and make asan-test side by side, or
+# two checkouts), by a lock kept open for the whole run.
+group=0
+while [ $group -lt 3 ]; do
+	exec 9>"${TMPDIR:-/tmp}/fleet-e2e-ports.$group.lock"
+	flock -n 9 && break
+	group=$((group + 1))
+done
+[ $group -lt 3 ] || { echo "run.sh: three suites run already" >&2; exit 2; }
+slot=$((group * 33))
 running=""
 for s in tests/e2e/test-*.sh; do
 	[ -f "$s" ] || continue
@@ -68,6 +78,7 @@ for s in tests/e2e/test-*.sh; do
 	slot=$((slot + 1))
 done
 wait
+exec 9>&-
 for s in tests/e2e/test-*.sh; do
 	[ -f "$s" ] || continue
 	b=$(basename "$s")

@@ -19,7 +19,7 @@ mkdir -p "$FLEET_TEMPLATE_DIR" "$XDG_CONFIG_HOME"
 # (E2E_SLOT), so scripts running side by side, and a user's daemon on the
 # default 7070 and 8900-8999, never pick the same shared or stable port.
 # 10000-19999 is below where local instances pick theirs (20000+).
-E2E_SLOT=${E2E_SLOT:-$(($$ % 90))}
+E2E_SLOT=${E2E_SLOT:-$(($$ % 99))}
 E2E_SHARED_PORT=$((10000 + E2E_SLOT * 100))
 E2E_PORT_MIN=$((E2E_SHARED_PORT + 1))
 E2E_PORT_MAX=$((E2E_SHARED_PORT + 99))
