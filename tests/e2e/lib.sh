@@ -13,8 +13,11 @@ export FLEET_STATE_DIR=$T/state
 export FLEET_TEMPLATE_DIR=$T/templates
 export FLEET_CONFIG=$T/fleet.yaml
 export XDG_CONFIG_HOME=$T/xdg
+# A home of its own: a developer's ~/.runpod/config.toml or ~/.vast_api_key
+# (read as keys, last) must not reach the fakes.
+export HOME=$T/home
 unset RUNPOD_API_KEY LAMBDA_API_KEY VAST_API_KEY PAPERSPACE_API_KEY
-mkdir -p "$FLEET_TEMPLATE_DIR" "$XDG_CONFIG_HOME"
+mkdir -p "$FLEET_TEMPLATE_DIR" "$XDG_CONFIG_HOME" "$HOME"
 # Proxy ports of our own: tests/run.sh gives each script a slot
 # (E2E_SLOT), so scripts running side by side, and a user's daemon on the
 # default 7070 and 8900-8999, never pick the same shared or stable port.
@@ -81,7 +84,7 @@ wait_for() {
 our_daemon_pid() {
 	_p=$(cat "$FLEET_STATE_DIR/daemon.pid" 2>/dev/null)
 	[ -n "$_p" ] || return 1
-	tr '\0' '\n' <"/proc/$_p/environ" 2>/dev/null |
+	{ tr '\0' '\n' <"/proc/$_p/environ"; } 2>/dev/null |
 	    grep -qxF "FLEET_STATE_DIR=$FLEET_STATE_DIR" || return 1
 	echo "$_p"
 }
@@ -94,7 +97,7 @@ kill_ours() {
 	_sig=$1; _any=1
 	shift
 	for _p in "$@"; do
-		tr '\0' '\n' <"/proc/$_p/environ" 2>/dev/null |
+		{ tr '\0' '\n' <"/proc/$_p/environ"; } 2>/dev/null |
 		    grep -qxF "E2E_OWNER=$E2E_OWNER" || continue
 		kill "-$_sig" "$_p" 2>/dev/null && _any=0
 	done

@@ -7,7 +7,7 @@
 # failover stops at max_price, or at failover_max_ratio times the first
 # offer; the price question on a terminal (script(1)); and the stable
 # port of a template is free again right after the daemon stops, with
-# its connections in TIME_WAIT.
+# its connections in TIME_WAIT. RACE_N (10) sets the ups raced per provider.
 # usage: sh tests/e2e/test-race.sh BUILD_DIR   (from the repository root)
 . "$(dirname "$0")/lib.sh"
 
@@ -84,10 +84,10 @@ race() {
 # Vast: the create answer is held 0.6s, so downs land before and after
 # it returns, and during the boot that follows.
 $C -d '{"route":"/vast/api/v0/asks","ms":600}' "$F/_control/delay" >/dev/null
-race vast rv 10
+race vast rv "${RACE_N:-10}"
 $C -d '{"route":"/vast/api/v0/asks","ms":0}' "$F/_control/delay" >/dev/null
 # RunPod: community first; a lost down would fail over to secure.
-race runpod rr 10
+race runpod rr "${RACE_N:-10}"
 echo "race: $RACE_DOWNS racing downs, $RACE_CREATED instances created," \
     "$RACE_OVERRULED downs overruled"
 check "racing downs: none overruled ($RACE_OVERRULED of $RACE_DOWNS)" \
