@@ -160,7 +160,7 @@ static int config_parse_providers(const struct yfield *,
 
 static const struct yfield config_fields[] = {
 	{ .key = "providers", .type = YF_CUSTOM,
-	  .parse = config_parse_providers,
+	  .parse = config_parse_providers, .sub = provider_fields,
 	  .help = "per-provider settings, keyed by provider name" },
 	{ .key = "defaults", .type = YF_SECTION, .sub = defaults_fields,
 	  .help = "policy for templates that do not set their own" },
@@ -486,4 +486,11 @@ config_load(const char *explicit_path, char **cause)
 		return (NULL);
 	}
 	return (conf);
+}
+
+/* The fleet.yaml keys, for the check that fleet(1) documents each one. */
+const struct yfield *
+config_table(void)
+{
+	return (config_fields);
 }

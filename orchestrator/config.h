@@ -167,6 +167,9 @@ struct fleet_config *config_load_buffer(const char *name, const char *buf,
 char		*config_user_dir(void);
 extern const char *const config_provider_names[];	/* NULL-terminated */
 
+struct yfield;
+const struct yfield *config_table(void);
+
 /* template.c */
 struct fleet_template *template_load_file(const char *path, char **cause);
 struct fleet_template *template_find(const struct fleet_config *,
@@ -177,6 +180,7 @@ const struct tmpl_port *template_stable_port(const struct fleet_template *);
 struct fleet_template *template_load_buffer(const char *path,
 		    const char *buf, size_t len, char **cause);
 char	       **template_search_dirs(const struct fleet_config *, int *n);
+const struct yfield *template_table(void);
 int		 template_check_vars(const struct fleet_template *,
 		    int which, char **cause);
 

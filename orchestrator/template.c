@@ -103,6 +103,7 @@ static const struct yfield template_fields[] = {
 	{ .key = "disk_gb", .type = YF_INT, .off = TMPL(disk_gb), .min = 1,
 	  .max = 100000, .def = "50", .help = "container disk, GB" },
 	{ .key = "ports", .type = YF_CUSTOM, .parse = template_parse_ports,
+	  .sub = port_fields,
 	  .help = "exposed ports: [{port, protocol, stable}]" },
 	{ .key = "health", .type = YF_SECTION, .off = TMPL(health),
 	  .sub = health_fields, .help = "readiness check" },
@@ -618,4 +619,11 @@ template_find(const struct fleet_config *conf, const char *name,
 	if (!found)
 		template_unknown(conf, name, cause);
 	return (t);
+}
+
+/* A template's keys, for the check that fleet(1) documents each one. */
+const struct yfield *
+template_table(void)
+{
+	return (template_fields);
 }

@@ -87,7 +87,8 @@ struct yfield {
 	const char		*def;		/* default as typed, or NULL */
 	long long		 defnum;	/* numeric default if no def */
 	const char *const	*choices;	/* YF_ENUM, NULL-terminated */
-	const struct yfield	*sub;		/* YF_SECTION */
+	const struct yfield	*sub;		/* YF_SECTION; YF_CUSTOM: the
+						   keys it holds, for docs */
 	const char		*(*check)(const char *); /* reason or NULL */
 	yfield_parse_cb		 parse;		/* YF_CUSTOM */
 	const char		*help;
