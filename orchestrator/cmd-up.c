@@ -1049,13 +1049,9 @@ up_no_offer(const struct fleet_template *t, const struct offer_set *s)
 		    " (--provider local runs its local stand-in)" : "");
 	for (i = 0; i < s->nnotes; i++)
 		fprintf(stderr, "  %s\n", s->notes[i]);
-	/* Nothing offered because no provider has a key: a setup error. */
-	for (i = 0; i < s->nnotes; i++)
-		if (strstr(s->notes[i], "no API key") == NULL &&
-		    strstr(s->notes[i], "disabled") == NULL)
-			return (FLEET_EXIT_FAIL);
-	return (s->n == 0 && s->nnotes > 0 ? FLEET_EXIT_USAGE :
-	    FLEET_EXIT_FAIL);
+	/* Nothing offered because no provider is set up: a setup error. */
+	return (s->n == 0 && s->nnotes > 0 && s->nsetup == s->nnotes ?
+	    FLEET_EXIT_USAGE : FLEET_EXIT_FAIL);
 }
 
 /*
