@@ -320,7 +320,7 @@ lenient_main(int argc, char **argv)
 /*
  * `fakecloud stall -n N -m close|stall|trickle -t SECS HOST PORT`: N
  * clients each send a POST head with Content-Length: 1000 and 3 bytes of
- * body. close: wait a second (the proxy has forwarded them), close all.
+ * body. close: wait SECS (the proxy has forwarded them), close all.
  * stall: send nothing more; trickle: one more byte a second each. Both
  * wait up to SECS for the server to answer and close, then print
  *
@@ -454,7 +454,7 @@ stall_main(int argc, char **argv)
 		cl[i].first = cl[i].last = now_mono_ms();
 	}
 	if (strcmp(mode, "close") == 0) {
-		st_sleep_ms(1000);
+		st_sleep_ms(secs * 1000);
 		for (i = 0; i < n; i++)
 			close(cl[i].fd);
 		printf("clients %d closed mid-body\n", n);
