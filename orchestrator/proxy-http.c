@@ -295,8 +295,9 @@ proxy_resp_framing(const struct proxy_head *h, int head_req,
 }
 
 /*
- * "1a", or "1a" BWS ";ext": the chunk size, at most 15 hex digits. An
+ * "1a", or "1a" BWS [";ext"]: the chunk size, at most 15 hex digits. An
  * extension must start with ';' ("5 zz" is refused); it is not forwarded.
+ * Spaces after the size alone are taken: some servers pad sizes so.
  */
 static int
 http_chunk_size(const char *p, size_t n, uint64_t *size)
@@ -318,7 +319,9 @@ http_chunk_size(const char *p, size_t n, uint64_t *size)
 		return (0);
 	while (i < n && (p[i] == ' ' || p[i] == '\t'))
 		i++;
-	if (i == n || p[i] != ';')
+	if (i == n)
+		return (0);
+	if (p[i] != ';')
 		return (-1);
 	for (; i < n; i++)
 		if (!http_vchar((unsigned char)p[i]))

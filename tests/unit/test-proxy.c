@@ -822,13 +822,12 @@ static void
 test_body_move(void **state __unused)
 {
 	static const char	 msg[] = "5;x=1\r\nhello\r\n10 ; y\r\n"
-	    "0123456789abcdef\r\n0\r\nT: 1\r\n\r\nNEXT";
+	    "0123456789abcdef\r\n1 \r\n!\r\n0\r\nT: 1\r\n\r\nNEXT";
 	static const char	 want[] = "5\r\nhello\r\n10\r\n"
-	    "0123456789abcdef\r\n0\r\n\r\n";
+	    "0123456789abcdef\r\n1\r\n!\r\n0\r\n\r\n";
 	static const char	*bad[] = {
 	    "zz\r\n",
 	    "5 zz\r\nhello\r\n0\r\n\r\n",	/* extension without ';' */
-	    "5 \r\nhello\r\n0\r\n\r\n",
 	    "5\nhello\r\n0\r\n\r\n",		/* bare LF: size line */
 	    "5\r\nhello\n0\r\n\r\n",		/* after the data */
 	    "5\r\nhelloX\r\n0\r\n\r\n",
