@@ -637,14 +637,16 @@ conn_body_window(struct proxy_conn *conn)
 /*
  * The request cannot go on (its body is bad or late, or the upstream is
  * silent): the upstream goes at once, since it may hold half a request.
- * Answer status if no response to it has begun, else just close.
+ * Answer status if it is the one request waiting and no response to it
+ * has begun (none if the upstream answered before the body ended), else
+ * just close.
  */
 static void
 conn_abort(struct proxy_conn *conn, int status, const char *why)
 {
 	log_debug("%s: %s", conn->peer, why);
 	conn_up_drop(conn);
-	if (conn->npend > 1 || !conn->resp_head) {
+	if (conn->npend != 1 || !conn->resp_head) {
 		proxy_conn_close(conn);
 		return;
 	}

@@ -1865,6 +1865,68 @@ test_body_eof(void **state __unused)
 	assert_int_equal(fd_settle(pxa.pid, before), before);
 }
 
+/* An upstream that answers 413 as soon as it has a head, keeping alive. */
+static void __attribute__((noreturn))
+early_main(int lfd)
+{
+	static const char ans[] = "HTTP/1.1 413 Payload Too Large\r\n"
+	    "Content-Length: 0\r\n\r\n";
+	char	 buf[4096];
+	size_t	 len;
+	ssize_t	 n;
+	int	 fd;
+
+	for (;;) {
+		if ((fd = accept(lfd, NULL, NULL)) == -1)
+			_exit(1);
+		len = 0;
+		while (len < sizeof buf - 1 &&
+		    (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0) {
+			len += n;
+			buf[len] = '\0';
+			if (strstr(buf, "\r\n\r\n") != NULL)
+				break;
+		}
+		if (write(fd, ans, sizeof ans - 1) != sizeof ans - 1)
+			_exit(1);
+		while (read(fd, buf, sizeof buf) > 0)
+			;
+		close(fd);
+	}
+}
+
+static void
+test_early_answer(void **state __unused)
+{
+	int		 port = pick_port(), up, lfd;
+	struct child	 early;
+	struct cl	*c;
+	struct resp	 r;
+
+	lfd = mute_listen(&up);
+	fflush(NULL);
+	if ((early.pid = fork()) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		early_main(lfd);
+	}
+	close(lfd);
+	px_route(&pxa, "early", port, upstream("http", "127.0.0.1", up),
+	    "ready", 0, 0);
+	/* Answered before its body ended, then stalled: closed, no 408. */
+	c = cl_open(port);
+	cl_sendf(c, "POST /x HTTP/1.1\r\nHost: localhost\r\n"
+	    "Content-Length: 100\r\n\r\nabc");
+	cl_resp(c, &r, 0);
+	assert_int_equal(r.status, 413);
+	resp_free(&r);
+	while (cl_fill(c, IO_TIMEOUT_MS) == 1)
+		;
+	assert_true(c->eof);
+	assert_int_equal(c->len, 0);
+	cl_close(c);
+	child_stop(&early);
+}
+
 /* Quit a proxy child with connections open; it must exit 0 (no leaks). */
 static void
 quit_proxy(struct child *c)
@@ -2098,6 +2160,7 @@ main(void)
 		cmocka_unit_test(test_hosts_live),
 		cmocka_unit_test(test_body_timeout),
 		cmocka_unit_test(test_body_eof),
+		cmocka_unit_test(test_early_answer),
 		cmocka_unit_test(test_free_with_conns),
 	};
 
