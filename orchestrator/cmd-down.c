@@ -31,14 +31,15 @@ down_one(struct cmd_ctx *ctx, struct st_deployment *dep, const char *reason)
 {
 	struct st_instance	 in;
 	char			*cause = NULL, *up, *spent;
+	const char		*crash;
 	int			 r, rc = FLEET_EXIT_OK;
 	int64_t			 now;
 
 	if ((r = state_instance_current(ctx->st, dep->id, &in, &cause)) < 0)
 		goto fail;
 	state_deployment_set_desired(ctx->st, dep->id, "down", NULL);
-	if (getenv("FLEET_TEST_CRASH") != NULL &&
-	    strcmp(getenv("FLEET_TEST_CRASH"), "after-desired") == 0)
+	if ((crash = getenv("FLEET_TEST_CRASH")) != NULL &&
+	    strcmp(crash, "after-desired") == 0)
 		raise(SIGKILL);	/* crash-safety tests: see test-local.sh */
 	if (r == 0) {
 		printf("%s is not running\n", dep->name);
