@@ -120,6 +120,15 @@ static const struct yfield proxy_fields[] = {
 	  .off = CONF(proxy.max_header_bytes), .min = 1024,
 	  .max = 1024 * 1024, .def = "65536",
 	  .help = "largest request head the proxy accepts" },
+	{ .key = "body_timeout", .type = YF_DURATION,
+	  .off = CONF(proxy.body_timeout), .def = "60s", .min = 1,
+	  .max = 86400, .help = "close a request body idle this long (408)" },
+	{ .key = "upstream_timeout", .type = YF_DURATION,
+	  .off = CONF(proxy.upstream_timeout), .def = "300s", .min = 1,
+	  .max = 86400, .help = "give up on a response silent this long (504)" },
+	{ .key = "allowed_hosts", .type = YF_STRLIST,
+	  .off = CONF(proxy.allowed_hosts), .noff = CONF(proxy.nallowed_hosts),
+	  .help = "Host names served besides localhost ones; others get 421" },
 	{ .key = NULL }
 };
 

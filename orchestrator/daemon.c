@@ -699,6 +699,10 @@ daemon_proxy(struct daemon *d, char **cause)
 	pc.max_header_bytes = c->proxy.max_header_bytes;
 	pc.header_timeout_ms = 10000;
 	pc.idle_conn_timeout_ms = 120000;
+	pc.body_timeout_ms = c->proxy.body_timeout * 1000;
+	pc.upstream_timeout_ms = c->proxy.upstream_timeout * 1000;
+	pc.allowed_hosts = c->proxy.allowed_hosts;
+	pc.nallowed_hosts = c->proxy.nallowed_hosts;
 	pc.ca_file = getenv("FLEET_CA_FILE");
 	if ((p = proxy_create(d->base, &pc, cause)) == NULL)
 		return (NULL);

@@ -202,6 +202,9 @@ check_defaults(const struct fleet_config *conf)
 	assert_int_equal(conf->proxy.hold_timeout, 60);
 	assert_null(conf->proxy.token);
 	assert_int_equal(conf->proxy.max_header_bytes, 65536);
+	assert_int_equal(conf->proxy.body_timeout, 60);
+	assert_int_equal(conf->proxy.upstream_timeout, 300);
+	assert_int_equal(conf->proxy.nallowed_hosts, 0);
 	assert_null(conf->state);
 	assert_int_equal(conf->ntemplate_dirs, 0);
 }
@@ -288,6 +291,9 @@ test_values(void **state __unused)
 	    "  hold_timeout: 2m\n"
 	    "  token: s3cret\n"
 	    "  max_header_bytes: 8192\n"
+	    "  body_timeout: 5s\n"
+	    "  upstream_timeout: 10m\n"
+	    "  allowed_hosts: [gpu.lan, 10.0.0.2]\n"
 	    "ssh: {key: ~/.ssh/fleet_ed25519, known_hosts: /etc/fleet/kh,\n"
 	    "  connect_timeout: 3s, keepalive: 5s, gpu_sample_interval: 0s}\n"
 	    "state: /var/lib/fleet\n"
@@ -317,6 +323,10 @@ test_values(void **state __unused)
 	assert_int_equal(conf->proxy.hold_timeout, 120);
 	assert_string_equal(conf->proxy.token, "s3cret");
 	assert_int_equal(conf->proxy.max_header_bytes, 8192);
+	assert_int_equal(conf->proxy.body_timeout, 5);
+	assert_int_equal(conf->proxy.upstream_timeout, 600);
+	assert_int_equal(conf->proxy.nallowed_hosts, 2);
+	assert_string_equal(conf->proxy.allowed_hosts[1], "10.0.0.2");
 	assert_string_equal(conf->state, "/var/lib/fleet");
 	assert_int_equal(conf->ntemplate_dirs, 3);
 	assert_string_equal(conf->template_dirs[0], "/opt/tpl");
