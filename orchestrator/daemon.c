@@ -29,8 +29,8 @@
 
 #define DAEMON_REFRESH_MS	2000	/* state poll: backstop for reloads */
 #define DAEMON_DRAIN_MS		10000	/* SIGTERM: wait this long for conns */
-#define DAEMON_CTL_CLIENTS	64	/* control clients at once; more wait */
-#define DAEMON_CTL_TIMEOUT_MS	10000	/* to send a whole line, and idle */
+#define DAEMON_CTL_CLIENTS	64	/* control clients at once */
+#define DAEMON_CTL_TIMEOUT_MS	10000	/* for a whole line; idle */
 /* Largest integer a JSON number (a double) holds with no neighbour. */
 #define DAEMON_JSON_INT_MAX	9007199254740991LL
 
@@ -39,7 +39,7 @@ struct daemon_client {
 	struct daemon		*d;
 	struct bufferevent	*bev;
 	int			 closing;
-	int64_t			 deadline;	/* mono ms: the line by then */
+	int64_t			 deadline;	/* mono ms: line by then */
 };
 
 

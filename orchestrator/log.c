@@ -15,7 +15,7 @@
 static const char	*log_prog = "fleet";
 static int		 log_verbosity = LOG_WARN;
 static FILE		*log_out;
-static char		**log_secrets;	/* grows: none is ever evicted */
+static char		**log_secrets;	/* grows, never evicts */
 static size_t		 log_nsecrets;
 
 void

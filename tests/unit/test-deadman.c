@@ -304,13 +304,15 @@ test_script_syntax(void **state __unused)
 	s = deadman_script_user("paperspace", NULL, "fleet-a-1", 60,
 	    "paperspace", NULL);
 	for (j = 0; j < nitems(shells); j++)
-		if (access(shells[j], X_OK) == 0 && sh_parses(shells[j], s) != 0)
+		if (access(shells[j], X_OK) == 0 &&
+		    sh_parses(shells[j], s) != 0)
 			fail_msg("%s does not parse the handed-over watcher",
 			    shells[j]);
 	free(s);
 	s = deadman_heartbeat_command("fleet-a-1");
 	for (j = 0; j < nitems(shells); j++)
-		if (access(shells[j], X_OK) == 0 && sh_parses(shells[j], s) != 0)
+		if (access(shells[j], X_OK) == 0 &&
+		    sh_parses(shells[j], s) != 0)
 			fail_msg("%s does not parse the heartbeat", shells[j]);
 	free(s);
 }
@@ -388,7 +390,8 @@ static void
 test_touch_safe(void **state __unused)
 {
 	char		*root = tmp_dir("/tmp/fleet-unit-touch.XXXXXX");
-	char		*dir = xprintf("%s/deadman", root), *hb, *p, *cause = NULL;
+	char		*dir = xprintf("%s/deadman", root), *hb, *p;
+	char		*cause = NULL;
 	struct stat	 sb;
 	int		 other = geteuid() == 0;
 

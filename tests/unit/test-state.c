@@ -346,9 +346,10 @@ test_terminating(void **arg)
 	struct fixture		*f = *arg;
 	struct st_instance	 in, cur;
 	char			*cause = NULL;
-	int64_t			 dep = add_deployment(f->st, "term", 8907);
+	int64_t			 dep;
 	double			 spent;
 
+	dep = add_deployment(f->st, "term", 8907);
 	assert_int_equal(state_instance_intent(f->st, dep, "runpod", "term",
 	    &in, &cause), 0);
 	in.price_per_hour = 2.0;
