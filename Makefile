@@ -7,6 +7,8 @@
 #   make demo       bring demo-echo up on the local provider and down again
 #   make install    PREFIX=/usr/local (binary, templates, man page)
 #   make fuzz       libFuzzer targets (needs clang)
+#   make fuzz-run   build them and run each for FUZZ_SECONDS (20)
+#   make analyze    clang's static analyzer (scan-build): zero findings
 
 PREFIX	?= /usr/local
 BUILD	?= build
@@ -18,6 +20,9 @@ DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
 	   libssh2-1-dev libyaml-dev libevent-dev libsqlite3-dev \
 	   libcmocka-dev libssl-dev openssl openssh-server openssh-client curl \
 	   procps iproute2 psmisc
+
+# What make analyze, fuzz and fuzz-run need besides DEB_PKGS.
+DEV_PKGS = clang clang-tools libclang-rt-14-dev
 
 WARN	 = -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
 	   -Wshadow -Wwrite-strings -Wundef -Werror
@@ -97,7 +102,7 @@ install: $(BUILD)/fleet
 FUZZ_SRCS = $(sort $(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined
 fuzz:
-	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt-get install clang)"; exit 1; }
+	@sh tests/deps.sh $(DEB_PKGS) $(DEV_PKGS)
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
 	    CFLAGS="$(FUZZ_CFLAGS)" build-fuzz/libfleet.a
 	@for f in $(FUZZ_SRCS); do \
@@ -107,8 +112,33 @@ fuzz:
 	    echo "built build-fuzz/$$n (run: build-fuzz/$$n -max_total_time=60)"; \
 	done
 
-clean:
-	rm -rf build build-asan build-fuzz
+# Every fuzz target for a bounded time, from an empty corpus each run
+# (kept in build-fuzz/corpus-NAME); a crash or leak fails the target.
+FUZZ_SECONDS ?= 20
+fuzz-run: fuzz
+	@for f in $(FUZZ_SRCS); do \
+	    n=$$(basename $$f .c); mkdir -p build-fuzz/corpus-$$n; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	    build-fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	        -rss_limit_mb=2048 -print_final_stats=1 \
+	        -artifact_prefix=build-fuzz/$$n- build-fuzz/corpus-$$n \
+	        > build-fuzz/$$n.log 2>&1 || { tail -n 40 build-fuzz/$$n.log; \
+	        echo "fuzz: $$n FAILED"; exit 1; }; \
+	    grep -E '^stat::number_of_executed_units' build-fuzz/$$n.log; \
+	done
 
-.PHONY: all deps test asan-test demo bench install fuzz clean
+# clang's static analyzer over the binary and the fakes; any finding
+# fails (a kept one needs a comment saying why, and a code change the
+# analyzer understands).
+analyze:
+	@sh tests/deps.sh $(DEB_PKGS) $(DEV_PKGS)
+	@rm -rf build-analyze
+	@scan-build --status-bugs -o build-analyze/report \
+	    $(MAKE) -s --no-print-directory BUILD=build-analyze \
+	    build-analyze/fleet build-analyze/fakecloud
+
+clean:
+	rm -rf build build-asan build-fuzz build-analyze
+
+.PHONY: all deps test asan-test demo bench install fuzz fuzz-run analyze clean
 .SECONDARY:

@@ -40,6 +40,8 @@
 
 #define LOCAL_HOST		"127.0.0.1"
 #define LOCAL_TERM_WAIT_MS	5000
+#define LOCAL_TAIL_LINES	10	/* of its log, when it exited */
+#define LOCAL_TAIL_BYTES	4096
 
 static const char *local_secret_env[] = {
 	"RUNPOD_API_KEY", "LAMBDA_API_KEY", "VAST_API_KEY",
@@ -376,7 +378,7 @@ local_exec(const struct fleet_template *t, const char *label, int port,
     const char *cmd, const char *logpath, const char *owner,
     const char *deadman)
 {
-	char	 portbuf[16], *full;
+	char	 portbuf[16], *full, *v;
 	int	 fd, i;
 
 	setsid();
@@ -384,8 +386,11 @@ local_exec(const struct fleet_template *t, const char *label, int port,
 	/* The workload never sees the user's cloud keys. */
 	for (i = 0; local_secret_env[i] != NULL; i++)
 		unsetenv(local_secret_env[i]);
-	for (i = 0; i < t->local.nenv; i++)
-		setenv(t->local.env[i].key, t->local.env[i].value, 1);
+	for (i = 0; i < t->local.nenv; i++) {
+		v = drv_env_expand(t->local.env[i].value);
+		setenv(t->local.env[i].key, v, 1);
+		freezero_str(v);
+	}
 	/* Set last: a template must not be able to hide its own process. */
 	setenv("FLEET_LABEL", label, 1);
 	setenv("FLEET_PORT", portbuf, 1);
@@ -550,6 +555,67 @@ local_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
 	return (0);
 }
 
+/* The last LOCAL_TAIL_LINES lines of the instance's log, or NULL. */
+static char *
+local_log_tail(const char *owner, const char *label)
+{
+	char	*path, buf[LOCAL_TAIL_BYTES], *p;
+	off_t	 size;
+	ssize_t	 n;
+	int	 fd, lines = 0;
+
+	path = xprintf("%s/local/%s.log", owner, label);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd == -1)
+		return (NULL);
+	size = lseek(fd, 0, SEEK_END);
+	if (size > (off_t)sizeof buf)
+		lseek(fd, size - (off_t)sizeof buf, SEEK_SET);
+	else
+		lseek(fd, 0, SEEK_SET);
+	n = read(fd, buf, sizeof buf);
+	close(fd);
+	while (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n <= 0)
+		return (NULL);
+	for (p = buf + n; p > buf; p--)
+		if (p[-1] == '\n' && ++lines == LOCAL_TAIL_LINES)
+			break;
+	return (drv_text_clean(p, (size_t)(buf + n - p), 1));
+}
+
+/*
+ * Gone without a terminate (which removes the pidfile): the command
+ * ended by itself. Its exit status went to init, so the log must say.
+ */
+static int
+local_exited(const char *owner, const char *id, struct drv_instance *out)
+{
+	char	*path = local_pidfile(owner, id), *buf;
+	size_t	 len;
+	int	 pid = 0, port = 0;
+
+	buf = local_read_file(path, &len);
+	free(path);
+	if (buf == NULL || sscanf(buf, "%d %d", &pid, &port) != 2) {
+		free(buf);
+		return (0);
+	}
+	free(buf);
+	memset(out, 0, sizeof *out);
+	out->id = xstrdup(id);
+	out->name = xstrdup(id);
+	out->state = INST_FAILED;
+	out->gpu = xstrdup("local");
+	out->region = xstrdup("localhost");
+	out->exited = 1;
+	out->exit_reason = xprintf("process %d exited", pid);
+	out->exit_output = local_log_tail(owner, id);
+	return (1);
+}
+
 static int
 local_get(const struct drv_ctx *ctx, const char *id,
     struct drv_instance *out, struct drv_error *err)
@@ -561,6 +627,8 @@ local_get(const struct drv_ctx *ctx, const char *id,
 	if ((r = local_find(local_owner(ctx), id, &lp)) == -1)
 		return (drv_error_set(err, DRV_ERR_TRANSIENT, 0, "cannot read "
 		    "/proc: %s", strerror(errno)));
+	if (r == 0 && local_exited(local_owner(ctx), id, out))
+		return (0);
 	if (r == 0)
 		return (drv_error_set(err, DRV_ERR_NOT_FOUND, 0, "no process "
 		    "labelled %s is running", id));

@@ -281,12 +281,12 @@ ps_error_text(long status, const cJSON *j, const char *body, size_t len)
 		im = cJSON_IsArray(iss) && cJSON_GetArraySize(iss) > 0 ?
 		    cJSON_GetObjectItemCaseSensitive(
 		    cJSON_GetArrayItem(iss, 0), "message") : NULL;
-		if (cJSON_IsString(m) && cJSON_IsString(im))
+		if (cJSON_IsString(m) && im != NULL && cJSON_IsString(im))
 			return (xprintf("%s (%s)", m->valuestring,
 			    im->valuestring));
 		if (cJSON_IsString(m))
 			return (xstrdup(m->valuestring));
-		if (cJSON_IsString(im))
+		if (im != NULL && cJSON_IsString(im))
 			return (xstrdup(im->valuestring));
 	}
 	/* Proxies answer 502/503 with HTML: keep only short plain text. */
@@ -496,12 +496,11 @@ static int64_t
 ps_time(const char *s)
 {
 	struct tm	 tm;
-	const char	*end;
 
 	if (s == NULL)
 		return (0);
 	memset(&tm, 0, sizeof tm);
-	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+	if (strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
 		return (0);
 	return ((int64_t)timegm(&tm));
 }
@@ -1211,6 +1210,11 @@ ps_create_type(const struct drv_ctx *ctx, const struct drv_create_req *req,
 	}
 	if (ps_offers(ctx, req->tmpl, &offers, &n, err) != 0)
 		return (NULL);
+	if (n == 0) {
+		drv_error_set(err, DRV_ERR_CAPACITY, 0, "paperspace: no "
+		    "machine type fits %s", req->tmpl->name);
+		return (NULL);
+	}
 	memset(err, 0, sizeof *err);
 	for (i = 1; i < n; i++)
 		if (offers[i].price_per_hour < offers[best].price_per_hour)

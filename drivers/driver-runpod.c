@@ -49,7 +49,8 @@
 #define RUNPOD_STOPPED_GB_MONTH	0.20
 
 #define RUNPOD_POD_FIELDS \
-	"id name desiredStatus podType costPerHr imageName env gpuCount " \
+	"id name desiredStatus podType costPerHr lastStatusChange imageName " \
+	"env gpuCount " \
 	"vcpuCount memoryInGb containerDiskInGb volumeInGb ports machineId " \
 	"machine { gpuDisplayName location podHostId } " \
 	"runtime { uptimeInSeconds " \
@@ -473,11 +474,23 @@ runpod_gpu_util(const cJSON *pod, struct drv_instance *out)
 	}
 }
 
+/* The provider's text is untrusted: no control bytes, bounded. */
+static void
+runpod_clean_reason(struct drv_instance *out)
+{
+	char	*c = drv_text_clean(out->exit_reason,
+		    strnlen(out->exit_reason, 300), 0);
+
+	free(out->exit_reason);
+	out->exit_reason = c;
+}
+
 int
 runpod_parse_pod(const cJSON *pod, struct drv_instance *out)
 {
 	const cJSON	*machine;
 	const char	*id, *s;
+	char		*reason;
 	double		 price;
 
 	memset(out, 0, sizeof *out);
@@ -488,6 +501,23 @@ runpod_parse_pod(const cJSON *pod, struct drv_instance *out)
 	if ((s = drv_json_str(pod, "name")) != NULL)
 		out->name = xstrdup(s);
 	out->state = runpod_state(pod);
+	/* EXITED: the container stopped, by a podStop or by itself. */
+	if ((s = drv_json_str(pod, "desiredStatus")) != NULL &&
+	    strcmp(s, "EXITED") == 0) {
+		out->exited = 1;
+		s = drv_json_str(pod, "lastStatusChange");
+		out->exit_reason = s != NULL && *s != '\0' ?
+		    xprintf("pod EXITED (%s)", s) : xstrdup("pod EXITED");
+		/* RunPod gives no reason: an outbid spot pod exits too. */
+		if ((s = drv_json_str(pod, "podType")) != NULL &&
+		    strcmp(s, "INTERRUPTABLE") == 0) {
+			reason = out->exit_reason;
+			out->exit_reason = xprintf("%s; a spot pod, it may "
+			    "have been outbid", reason);
+			free(reason);
+		}
+		runpod_clean_reason(out);
+	}
 	machine = cJSON_GetObjectItemCaseSensitive(pod, "machine");
 	if ((s = drv_json_str(machine, "gpuDisplayName")) != NULL)
 		out->gpu = xstrdup(s);
@@ -1129,6 +1159,15 @@ driver_runpod_terminate(const struct drv_ctx *ctx, const char *id,
 	return (-1);
 }
 
+/*
+ * runpodctl keeps its key in ~/.runpod/config.toml as `apikey = "..."`
+ * (viper writes its "apiKey" setting lowercased; runpodctl cmd/root.go).
+ */
+static const struct drv_key_file runpod_cli_keys[] = {
+	{ "runpodctl", "~/.runpod/config.toml", DRV_KEYFILE_TOML, "apikey" },
+	{ NULL, NULL, DRV_KEYFILE_PLAIN, NULL }
+};
+
 const struct fleet_driver driver_runpod = {
 	.name = "runpod",
 	.flags = DRV_CAN_STOP | DRV_NEEDS_KEY | DRV_DEADMAN,
@@ -1136,6 +1175,7 @@ const struct fleet_driver driver_runpod = {
 	.url_env = "FLEET_RUNPOD_URL",
 	.default_url = RUNPOD_URL,
 	.ssh_user = "root",
+	.cli_key_files = runpod_cli_keys,
 	.offers = driver_runpod_offers,
 	.create = driver_runpod_create,
 	.get = driver_runpod_get,

@@ -753,6 +753,31 @@ vast_gpu_label(const char *name, int count)
 	return (s);
 }
 
+/*
+ * actual_status exited while intended_status is running: the container's
+ * main process ended by itself (an intended stop says "stopped"). Vast's
+ * status_msg is what it reports about it.
+ */
+static void
+vast_exited(const cJSON *o, struct drv_instance *out)
+{
+	const char	*actual = drv_json_str(o, "actual_status");
+	const char	*intended = drv_json_str(o, "intended_status");
+	const char	*msg = drv_json_str(o, "status_msg");
+	char		*clean;
+
+	if (actual == NULL || strcasecmp(actual, "exited") != 0 ||
+	    (intended != NULL && strcasecmp(intended, "stopped") == 0))
+		return;
+	out->exited = 1;
+	clean = msg != NULL ? drv_text_clean(msg, strnlen(msg, 300), 0) :
+	    xstrdup("");
+	out->exit_reason = *clean != '\0' ?
+	    xprintf("actual_status exited: %s", clean) :
+	    xstrdup("actual_status exited");
+	free(clean);
+}
+
 int
 vast_instance_from_json(const cJSON *o, struct drv_instance *out)
 {
@@ -770,6 +795,7 @@ vast_instance_from_json(const cJSON *o, struct drv_instance *out)
 	out->state = vast_state(drv_json_str(o, "actual_status"),
 	    drv_json_str(o, "intended_status"), drv_json_str(o, "cur_state"),
 	    drv_json_str(o, "status_msg"));
+	vast_exited(o, out);
 	d = vast_num(o, "num_gpus", 0);
 	out->gpu_count = d >= 0 && d < 1000 ? (int)d : 0;
 	out->gpu = vast_gpu_label(drv_json_str(o, "gpu_name"), out->gpu_count);
@@ -1367,6 +1393,7 @@ vast_list(const struct drv_ctx *ctx, struct drv_instance **out, size_t *n,
 				    err);
 				cJSON_Delete(root);
 				free(next);
+				next = NULL;	/* fail: frees it too */
 				if (r != 0)
 					goto fail;
 				return (0);
@@ -1562,6 +1589,17 @@ vast_terminate(const struct drv_ctx *ctx, const char *id,
 	return (-1);
 }
 
+/*
+ * `vastai set api-key` writes the bare key to $XDG_CONFIG_HOME/vastai/
+ * vast_api_key (~/.config/vastai/...); older CLIs used ~/.vast_api_key.
+ */
+static const struct drv_key_file vast_cli_keys[] = {
+	{ "vastai", "$XDG_CONFIG_HOME/vastai/vast_api_key", DRV_KEYFILE_PLAIN,
+	    NULL },
+	{ "vastai", "~/.vast_api_key", DRV_KEYFILE_PLAIN, NULL },
+	{ NULL, NULL, DRV_KEYFILE_PLAIN, NULL }
+};
+
 const struct fleet_driver driver_vast = {
 	.name = "vast",
 	.flags = DRV_CAN_STOP | DRV_NEEDS_KEY | DRV_DEADMAN,
@@ -1569,6 +1607,7 @@ const struct fleet_driver driver_vast = {
 	.url_env = "FLEET_VAST_URL",
 	.default_url = VAST_DEFAULT_URL,
 	.ssh_user = "root",
+	.cli_key_files = vast_cli_keys,
 	.offers = vast_offers,
 	.create = vast_create,
 	.get = vast_get,

@@ -8,6 +8,7 @@
 
 #include "fleet.h"
 #include "config.h"
+#include "creds.h"
 #include "driver.h"
 #include "deadman.h"
 
@@ -83,8 +84,9 @@ driver_ctx_settings(const struct provider_conf *pc)
 /*
  * Fill a driver context from the config and environment: base URL from
  * the provider's env override, else fleet.yaml, else the default; the key
- * from the configured env var. A driver that needs a key and has none is
- * a usage error the caller reports.
+ * from the lookup in creds.h (env, credentials file, the CLI's file). A
+ * driver that needs a key and has none, or whose credentials file is
+ * refused, is a usage error the caller reports.
  */
 int
 driver_ctx_init(struct drv_ctx *ctx, const struct fleet_driver *drv,
@@ -92,6 +94,7 @@ driver_ctx_init(struct drv_ctx *ctx, const struct fleet_driver *drv,
 {
 	const struct provider_conf	*pc;
 	const char			*env, *v;
+	char				*why = NULL;
 
 	memset(ctx, 0, sizeof *ctx);
 	ctx->conf = conf;
@@ -111,15 +114,17 @@ driver_ctx_init(struct drv_ctx *ctx, const struct fleet_driver *drv,
 		ctx->base_url = v;
 	if (pc != NULL)
 		driver_ctx_settings(pc);
-	env = pc != NULL && pc->api_key_env != NULL ? pc->api_key_env :
-	    drv->key_env;
-	if (env != NULL && (v = getenv(env)) != NULL && *v != '\0') {
-		ctx->api_key = v;
-		log_add_secret(v);
+	env = creds_env_name(drv, conf);
+	ctx->api_key = creds_export(drv, conf, NULL, &why);
+	if (why != NULL) {
+		*cause = xprintf("provider %s: %s", drv->name, why);
+		free(why);
+		return (-1);
 	}
 	if ((drv->flags & DRV_NEEDS_KEY) && ctx->api_key == NULL) {
-		*cause = xprintf("provider %s: no API key: set %s", drv->name,
-		    env != NULL ? env : "its api_key_env");
+		*cause = xprintf("provider %s: no API key: set %s or run "
+		    "`fleet auth set %s`", drv->name,
+		    env != NULL ? env : "its api_key_env", drv->name);
 		return (-1);
 	}
 	return (0);
@@ -208,6 +213,8 @@ drv_instance_clear(struct drv_instance *in)
 	}
 	free(in->endpoints);
 	free(in->ssh_host);
+	free(in->exit_reason);
+	free(in->exit_output);
 	memset(in, 0, sizeof *in);
 }
 
@@ -289,41 +296,160 @@ drv_json_str(const struct cJSON *o, const char *key)
 }
 
 /*
- * Expand ${VAR} in a template env value from this process's environment
- * (e.g. HF_TOKEN: ${HF_TOKEN}); an unset variable expands to nothing.
- * The result may hold a secret: register it with log_add_secret before
- * anything that logs.
+ * A provider's or a workload's text made safe to print: control bytes
+ * become '?' (newlines kept when asked), trailing space is dropped.
  */
+char *
+drv_text_clean(const char *s, size_t len, int keep_newlines)
+{
+	char	*out = xstrndup(s, len);
+	size_t	 i, n = strlen(out);
+
+	while (n > 0 && strchr(" \t\r\n", out[n - 1]) != NULL)
+		out[--n] = '\0';
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)out[i];
+
+		if ((c < 0x20 && !(keep_newlines && c == '\n') && c != '\t') ||
+		    c == 0x7f)
+			out[i] = '?';
+	}
+	return (out);
+}
+
+/* A growing string for the expander. */
+struct drv_buf {
+	char	*s;
+	size_t	 len;
+	size_t	 cap;
+};
+
+static void
+drv_buf_add(struct drv_buf *b, const char *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->s = xreallocarray(b->s, b->cap, 1);
+	}
+	memcpy(b->s + b->len, p, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+/* The first problem wins: later ones are usually the same mistake. */
+static void
+drv_subst_fail(char **cause, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+drv_subst_fail(char **cause, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (*cause != NULL)
+		return;
+	va_start(ap, fmt);
+	xvasprintf(cause, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * One ${...} at p (p[0] == '$', p[1] == '{'): append its value to b and
+ * return the length of the reference, or 0 when it is malformed (the
+ * caller then keeps the '$' as written).
+ */
+static size_t
+drv_subst_one(const char *p, struct drv_buf *b, char **cause)
+{
+	const char	*name = p + 2, *q = name, *end, *v, *def = NULL;
+	char		*var;
+	size_t		 nlen, dlen = 0;
+
+	if ((end = strchr(name, '}')) == NULL) {
+		drv_subst_fail(cause, "\"%.40s\" has no closing '}'", p);
+		return (0);
+	}
+	if (*q == '_' || (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z'))
+		while (*q == '_' || (*q >= 'A' && *q <= 'Z') ||
+		    (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9'))
+			q++;
+	nlen = (size_t)(q - name);
+	if (nlen > 0 && q[0] == ':' && q[1] == '-') {
+		def = q + 2;
+		dlen = (size_t)(end - def);
+		q = end;
+	}
+	if (nlen == 0 || q != end) {
+		drv_subst_fail(cause, "\"%.*s\" is not a variable (write "
+		    "${NAME} or ${NAME:-default})", (int)(end - p + 1), p);
+		return (0);
+	}
+	if (def != NULL && memmem(def, dlen, "${", 2) != NULL) {
+		drv_subst_fail(cause, "\"%.*s\": a ${ inside a default is not "
+		    "expanded; give the default as plain text",
+		    (int)(end - p + 1), p);
+		return (0);
+	}
+	var = xstrndup(name, nlen);
+	v = getenv(var);
+	if (v != NULL && *v != '\0')
+		drv_buf_add(b, v, strlen(v));
+	else if (def != NULL)
+		drv_buf_add(b, def, dlen);
+	else
+		drv_subst_fail(cause, "${%s} is %s (export it, or write "
+		    "${%s:-} to allow empty)", var, v == NULL ? "not set" :
+		    "empty", var);
+	free(var);
+	return ((size_t)(end - p + 1));
+}
+
+/*
+ * The one expander of ${VAR} in template values, used by the check that
+ * `fleet up` makes before any provider call and by the drivers at create,
+ * so both read a value alike. ${VAR} must be set and not empty: an empty
+ * HF_TOKEN rents a GPU whose gated weights never download.
+ * ${VAR:-default} gives the default when VAR is unset or empty, and
+ * ${VAR:-} allows empty. Anything else with "${" is malformed.
+ *
+ * 0 and *out; or -1, *cause (the bare reason, the first problem) and
+ * still *out, expanded leniently: unset as empty, malformed kept as
+ * written. The result may hold a secret: register it with log_add_secret
+ * before anything that logs.
+ */
+int
+drv_env_subst(const char *value, char **out, char **cause)
+{
+	struct drv_buf	 b = { NULL, 0, 0 };
+	const char	*p, *next;
+	size_t		 n;
+
+	*cause = NULL;
+	drv_buf_add(&b, "", 0);
+	for (p = value; *p != '\0'; p = next) {
+		if (p[0] == '$' && p[1] == '{' &&
+		    (n = drv_subst_one(p, &b, cause)) > 0) {
+			next = p + n;
+			continue;
+		}
+		/* Plain text up to the next '$' (a lone '$' is text too). */
+		next = strchr(p + 1, '$');
+		if (next == NULL)
+			next = p + strlen(p);
+		drv_buf_add(&b, p, (size_t)(next - p));
+	}
+	*out = b.s;
+	return (*cause != NULL ? -1 : 0);
+}
+
+/* drv_env_subst for the drivers: `fleet up` has refused what fails. */
 char *
 drv_env_expand(const char *value)
 {
-	char		*out, *name;
-	const char	*p, *end, *v;
-	size_t		 len = 0, cap = strlen(value) + 1, vl;
+	char	*out, *cause;
 
-	out = xmalloc(cap);
-	for (p = value; *p != '\0';) {
-		v = NULL;
-		vl = 1;
-		if (p[0] == '$' && p[1] == '{' &&
-		    (end = strchr(p + 2, '}')) != NULL) {
-			name = xstrndup(p + 2, end - (p + 2));
-			v = getenv(name);
-			free(name);
-			vl = v != NULL ? strlen(v) : 0;
-			p = end + 1;
-		}
-		if (len + vl + 1 > cap) {
-			cap = (len + vl + 1) * 2;
-			out = xreallocarray(out, cap, 1);
-		}
-		if (v != NULL || vl == 0)
-			memcpy(out + len, v != NULL ? v : "", vl);
-		else
-			out[len] = *p++;
-		len += vl;
-	}
-	out[len] = '\0';
+	drv_env_subst(value, &out, &cause);
+	free(cause);
 	return (out);
 }
 

@@ -64,6 +64,16 @@ struct drv_instance {
 	double		 stopped_price_per_hour;	/* disk kept while stopped */
 	int		 has_gpu_util;	/* the provider reports it */
 	int		 gpu_util;	/* busiest GPU, percent */
+	/*
+	 * The workload is not running though the instance is still held:
+	 * RunPod's pod EXITED, Vast's actual_status exited while it is
+	 * meant to run, the local process gone without a terminate. While
+	 * `fleet up` waits for a boot (nothing of fleet's stopped it), this
+	 * means the workload failed, not the capacity: no failover.
+	 */
+	int		 exited;
+	char		*exit_reason;	/* the provider's words, or NULL */
+	char		*exit_output;	/* its last output lines, or NULL */
 };
 
 struct drv_offer {
@@ -102,6 +112,25 @@ struct drv_create_req {
 #define DRV_DEADMAN	0x8	/* create starts the dead-man watcher when
 				   the template sets deadman_timeout */
 
+/*
+ * The key file of a provider's own CLI, read last by the key lookup
+ * (orchestrator/creds.h): declared here, next to the driver, so nothing
+ * outside drivers/ names a provider. path starts with "~/" ($HOME) or
+ * "$XDG_CONFIG_HOME/" (that variable, else ~/.config). docs/providers.md
+ * says where each path and format was checked.
+ */
+enum drv_keyfile_format {
+	DRV_KEYFILE_PLAIN,	/* the whole file is the key */
+	DRV_KEYFILE_TOML,	/* a top-level `field = "KEY"` line */
+};
+
+struct drv_key_file {
+	const char		*cli;	/* "runpodctl", for messages */
+	const char		*path;	/* NULL ends a list */
+	enum drv_keyfile_format	 format;
+	const char		*field;	/* TOML key, matched ignoring case */
+};
+
 struct fleet_driver {
 	const char	*name;
 	int		 flags;
@@ -111,6 +140,8 @@ struct fleet_driver {
 	const char	*ssh_user;	/* who fleet logs in as, NULL = no ssh */
 	const char	*container;	/* docker name of the workload on the
 					   host ssh reaches, NULL = none */
+	const struct drv_key_file *cli_key_files;	/* NULL = none, else
+					   ended by a NULL path */
 
 	int	(*offers)(const struct drv_ctx *, const struct fleet_template *,
 		    struct drv_offer **, size_t *, struct drv_error *);
@@ -150,7 +181,9 @@ char	*drv_instance_upstream(const struct drv_instance *,
 	    const struct fleet_template *);
 struct cJSON;
 const char *drv_json_str(const struct cJSON *, const char *key);
+int	 drv_env_subst(const char *value, char **out, char **cause);
 char	*drv_env_expand(const char *value);
+char	*drv_text_clean(const char *, size_t len, int keep_newlines);
 char	*drv_label(const char *deployment, int64_t instance_id);
 int	 drv_label_parse(const char *label, char **deployment,
 	    int64_t *instance_id);

@@ -76,6 +76,12 @@ daemon_cmd_status(struct cmd_ctx *ctx, int json)
 	} else
 		daemon_print_status(r);
 	cJSON_Delete(r);
+	/* It talked to the daemon: hand over our keys, warn if it lacks one. */
+	if (control_guard(ctx, 0, &r, &cause) == 0) {
+		control_guard_warn(r, "daemon", stderr);
+		cJSON_Delete(r);
+	} else
+		free(cause);
 	return (FLEET_EXIT_OK);
 }
 

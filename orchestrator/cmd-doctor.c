@@ -11,6 +11,7 @@
 #include "fleet.h"
 #include "config.h"
 #include "control.h"
+#include "creds.h"
 #include "driver.h"
 #include "http.h"
 #include "state.h"
@@ -96,25 +97,39 @@ doctor_providers(struct doctor *d, struct cmd_ctx *ctx, int offline)
 {
 	const struct fleet_driver	**dp;
 	struct drv_ctx			  dctx;
-	char				 *cause = NULL;
+	struct creds_key		  k;
+	char				 *cause = NULL, *src;
+	int				  refused;
 
 	for (dp = driver_table; *dp != NULL; dp++) {
+		/* Where the key comes from, before the lookup exports it. */
+		memset(&k, 0, sizeof k);
+		refused = creds_lookup(*dp, ctx->conf, 0, &k, &cause) != 0;
+		free(cause);
+		cause = NULL;
+		src = creds_source_text(&k);
+		creds_key_clear(&k);
 		if (driver_ctx_init(&dctx, *dp, ctx->conf, ctx->state_dir,
 		    &cause) != 0) {
-			doctor_report(d, (*dp)->name, "warn", "%s", cause);
+			free(src);
+			/* No key is a choice; a refused key file is a fault. */
+			doctor_report(d, (*dp)->name, refused ? "fail" : "warn",
+			    "%s", cause);
 			free(cause);
 			cause = NULL;
 			continue;
 		}
 		if ((*dp)->flags & DRV_LOCAL) {
+			free(src);
 			doctor_report(d, (*dp)->name, "ok", "runs template "
 			    "commands on this machine via %s",
 			    access("/bin/sh", X_OK) == 0 ? "/bin/sh" :
 			    "(no /bin/sh!)");
 			continue;
 		}
-		doctor_report(d, (*dp)->name, "ok", "key set, API at %s",
-		    dctx.base_url);
+		doctor_report(d, (*dp)->name, "ok", "key from %s, API at %s",
+		    src, dctx.base_url);
+		free(src);
 		if (!offline)
 			doctor_reach(d, *dp, &dctx);
 	}
@@ -139,6 +154,59 @@ doctor_ssh(struct doctor *d, struct cmd_ctx *ctx)
 		doctor_report(d, "ssh", "warn", "no ssh.key and no ssh-agent: "
 		    "fleet ssh, tunnels, GPU samples and dead-man heartbeats "
 		    "use ~/.ssh/id_ed25519 (or id_ecdsa, id_rsa) if present");
+}
+
+/* The guard: a daemon with every key its live instances need. */
+static void
+doctor_guard(struct doctor *d, struct cmd_ctx *ctx)
+{
+	cJSON		*g = NULL;
+	const cJSON	*p;
+	char		*cause = NULL, *names;
+	const char	*name;
+	int		 n, bad = 0;
+
+	if (control_guard(ctx, 0, &g, &cause) != 0) {
+		doctor_report(d, "guard", "warn", "%s", cause);
+		free(cause);
+		return;
+	}
+	cJSON_ArrayForEach(p, cJSON_GetObjectItem(g, "providers")) {
+		name = cJSON_GetStringValue(cJSON_GetObjectItem(p, "provider"));
+		n = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(p,
+		    "unguarded"));
+		if (name == NULL || n <= 0)
+			continue;
+		bad = 1;
+		names = control_guard_names(p);
+		doctor_report(d, "guard", "fail", "the daemon has no API key "
+		    "for %s: it cannot stop %s; run `fleet auth set %s`",
+		    name, names, name);
+		free(names);
+	}
+	if (!bad)
+		doctor_report(d, "guard", "ok", "the daemon has the key of "
+		    "every provider with live instances");
+	cJSON_Delete(g);
+}
+
+static void
+doctor_daemon(struct doctor *d, struct cmd_ctx *ctx)
+{
+	int	live = ctx->st != NULL ? control_billing(ctx) : 0;
+
+	if (control_alive(ctx->state_dir)) {
+		doctor_report(d, "daemon", "ok", "answering on %s/%s",
+		    ctx->state_dir, CONTROL_SOCKET);
+		doctor_guard(d, ctx);
+	} else if (live > 0)
+		doctor_report(d, "daemon", "fail", "not running: %d live "
+		    "instance%s at providers %s no watchdog (`fleet ls` or "
+		    "`fleet daemon --detach` starts it)", live,
+		    live == 1 ? "" : "s", live == 1 ? "has" : "have");
+	else
+		doctor_report(d, "daemon", "warn", "not running: stable URLs "
+		    "are not served (`fleet up` starts it)");
 }
 
 static int
@@ -191,12 +259,7 @@ cmd_doctor_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		    state_path(ctx->st), state_schema_version(ctx->st));
 	doctor_providers(&d, ctx, offline);
 	doctor_ssh(&d, ctx);
-	if (control_alive(ctx->state_dir))
-		doctor_report(&d, "daemon", "ok", "answering on %s/%s",
-		    ctx->state_dir, CONTROL_SOCKET);
-	else
-		doctor_report(&d, "daemon", "warn", "not running: stable URLs "
-		    "are not served (`fleet up` starts it)");
+	doctor_daemon(&d, ctx);
 	if (d.json) {
 		o = cJSON_CreateObject();
 		cJSON_AddBoolToObject(o, "ok", !d.failed);

@@ -31,6 +31,7 @@ down_one(struct cmd_ctx *ctx, struct st_deployment *dep, const char *reason)
 {
 	struct st_instance	 in;
 	char			*cause = NULL, *why = NULL, *up, *spent;
+	const char		*crash;
 	int			 r, rc = FLEET_EXIT_OK;
 	int64_t			 now;
 
@@ -47,8 +48,8 @@ down_one(struct cmd_ctx *ctx, struct st_deployment *dep, const char *reason)
 			st_instance_clear(&in);
 		goto fail;
 	}
-	if (getenv("FLEET_TEST_CRASH") != NULL &&
-	    strcmp(getenv("FLEET_TEST_CRASH"), "after-desired") == 0)
+	if ((crash = getenv("FLEET_TEST_CRASH")) != NULL &&
+	    strcmp(crash, "after-desired") == 0)
 		raise(SIGKILL);	/* crash-safety tests: see test-local.sh */
 	if (r == 0) {
 		printf("%s is not running\n", dep->name);

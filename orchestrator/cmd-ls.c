@@ -8,6 +8,7 @@
 
 #include "fleet.h"
 #include "config.h"
+#include "control.h"
 #include "driver.h"
 #include "state.h"
 #include "budget.h"
@@ -28,9 +29,14 @@ const struct cmd_entry cmd_ls_entry = {
 	"           kill_in_seconds, kill_reason, gpu_util_percent,\n"
 	"           billing_rate: what it pays per hour now,\n"
 	"           recreates_24h, max_recreates, on_vanish, taken_down,\n"
-	"           stopped_by_breaker, breaker)\n"
+	"           stopped_by_breaker, breaker; watched: a daemon watches\n"
+	"           it)\n"
 	"$/h is the hourly price; for a stopped instance, its disk rate.\n"
-	"KILL IN is when the watchdog terminates it (idle or lifetime).\n"
+	"KILL IN is when the watchdog terminates it (idle or lifetime), or\n"
+	"\"no daemon\" when no daemon runs to do it, or \"no key\" when the\n"
+	"daemon has no API key for its provider. With live instances at a\n"
+	"provider and no daemon answering, ls starts one and says so; it warns\n"
+	"about each provider the daemon has no API key for.\n"
 	"Notes under the table: re-creations in the last 24h, a deployment\n"
 	"fleet took down (re-create limit, on_vanish: down, the budget\n"
 	"breaker; listed until it is brought back), and a tripped breaker\n"
@@ -38,6 +44,21 @@ const struct cmd_entry cmd_ls_entry = {
 	cmd_ls_exec,
 	0
 };
+
+/*
+ * Who would act on the countdown: NULL when the daemon will, else why it
+ * will not ("no daemon", or "no key": the daemon's jobs could not reach
+ * the provider).
+ */
+static const char *
+ls_unwatched(const struct st_instance *in, int watched, const cJSON *guard)
+{
+	if (!watched)
+		return ("no daemon");
+	if (guard != NULL && control_guard_lacks(guard, in->provider))
+		return ("no key");
+	return (NULL);
+}
 
 /*
  * What fleet did to a deployment on its own, for the notes under the
@@ -93,11 +114,16 @@ ls_json_notes(cJSON *o, const struct ls_notes *n, const struct budget *b)
 /* When the watchdog acts, and why; null when it never will. */
 static void
 ls_json_kill(cJSON *o, const struct st_deployment *d,
-    const struct st_instance *in, int64_t now)
+    const struct st_instance *in, int64_t now, const char *unwatched)
 {
 	const char	*why;
 	int64_t		 left = deploy_kill_in(d, in, now, &why);
 
+	if (left >= 0 && unwatched != NULL) {
+		cJSON_AddNullToObject(o, "kill_in_seconds");
+		cJSON_AddStringToObject(o, "kill_reason", unwatched);
+		return;
+	}
 	if (left < 0) {
 		cJSON_AddNullToObject(o, "kill_in_seconds");
 		cJSON_AddNullToObject(o, "kill_reason");
@@ -110,7 +136,8 @@ ls_json_kill(cJSON *o, const struct st_deployment *d,
 /* One deployment and its live instance as a JSON object. */
 static cJSON *
 ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
-    const struct st_instance *in, int has, int64_t now)
+    const struct st_instance *in, int has, int64_t now, int watched,
+    const cJSON *guard)
 {
 	cJSON	*o = cJSON_CreateObject();
 	char	*url = deploy_stable_url(ctx, d), *ts;
@@ -135,7 +162,7 @@ ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
 			cJSON_AddNullToObject(o, "upstream");
 		cJSON_AddNumberToObject(o, "uptime_seconds",
 		    (double)(now - in->created_at));
-		ls_json_kill(o, d, in, now);
+		ls_json_kill(o, d, in, now, ls_unwatched(in, watched, guard));
 		cJSON_AddNumberToObject(o, "billing_rate", in->billing_rate);
 		if (in->gpu_util >= 0)
 			cJSON_AddNumberToObject(o, "gpu_util_percent",
@@ -152,6 +179,7 @@ ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
 		cJSON_AddNumberToObject(o, "uptime_seconds", 0);
 	}
 	cJSON_AddStringToObject(o, "stable_url", url);
+	cJSON_AddBoolToObject(o, "watched", watched);
 	ts = format_time(d->created_at);
 	cJSON_AddStringToObject(o, "created_at", ts);
 	cJSON_AddNumberToObject(o, "spent_usd",
@@ -163,16 +191,20 @@ ls_json(struct cmd_ctx *ctx, const struct st_deployment *d,
 
 static void
 ls_row(struct cmd_ctx *ctx, const struct st_deployment *d,
-    const struct st_instance *in, int has, int64_t now)
+    const struct st_instance *in, int has, int64_t now, int watched,
+    const cJSON *guard)
 {
 	char		*url = deploy_stable_url(ctx, d), *up, *spent, *kill;
-	const char	*why;
+	const char	*why, *unwatched;
 	int64_t		 left;
 
 	up = has ? format_duration(now - in->created_at) : xstrdup("-");
 	spent = format_money(state_spent_deployment(ctx->st, d->id, now));
 	left = has ? deploy_kill_in(d, in, now, &why) : -1;
-	kill = left < 0 ? xstrdup("-") : format_duration(left);
+	/* A countdown no one will act on is worse than none. */
+	unwatched = has ? ls_unwatched(in, watched, guard) : NULL;
+	kill = left < 0 ? xstrdup("-") : unwatched != NULL ?
+	    xstrdup(unwatched) : format_duration(left);
 	printf("%-20s %-10s %-16s %-10s %-8s %7.2f %9s %-9s %s\n", d->name,
 	    has ? in->provider : "-", has && in->gpu != NULL ? in->gpu : "-",
 	    has ? inst_state_name(in->state) : "down", up,
@@ -196,10 +228,10 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct st_instance	 in;
 	struct ls_notes		 nt;
 	struct budget		 b;
-	cJSON			*arr = NULL, *o;
+	cJSON			*arr = NULL, *o, *guard = NULL;
 	char			*cause = NULL, *txt, **notes = NULL;
 	int			 ch, n, i, has, rc, all = 0, json = 0;
-	int			 nnotes = 0;
+	int			 nnotes = 0, watched;
 	int64_t			 now = now_wall();
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -214,9 +246,11 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return (cmd_usage_error(&cmd_ls_entry, "no arguments expected"));
 	if ((rc = cmd_open_state(ctx)) != 0)
 		return (rc);
+	watched = control_watch(ctx, "ls", &guard);
 	if (state_deployment_list(ctx->st, &deps, &n, &cause) != 0) {
 		fprintf(stderr, "fleet ls: %s\n", cause);
 		free(cause);
+		cJSON_Delete(guard);
 		return (FLEET_EXIT_FAIL);
 	}
 	budget_read(ctx->st, ctx->conf, now, &b);
@@ -233,11 +267,13 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		if (has || all || strcmp(deps[i].desired, "up") == 0 ||
 		    nt.taken_down != NULL || nt.breaker) {
 			if (json) {
-				o = ls_json(ctx, &deps[i], &in, has, now);
+				o = ls_json(ctx, &deps[i], &in, has, now,
+				    watched, guard);
 				ls_json_notes(o, &nt, &b);
 				cJSON_AddItemToArray(arr, o);
 			} else {
-				ls_row(ctx, &deps[i], &in, has, now);
+				ls_row(ctx, &deps[i], &in, has, now, watched,
+				    guard);
 				notes = xreallocarray(notes, nnotes + 1,
 				    sizeof *notes);
 				if ((notes[nnotes] = ls_note_text(&deps[i],
@@ -264,5 +300,6 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		cJSON_Delete(arr);
 	}
 	st_deployment_list_free(deps, n);
+	cJSON_Delete(guard);
 	return (FLEET_EXIT_OK);
 }

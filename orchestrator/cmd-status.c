@@ -8,6 +8,7 @@
 
 #include "fleet.h"
 #include "config.h"
+#include "control.h"
 #include "driver.h"
 #include "state.h"
 #include "budget.h"
@@ -21,7 +22,9 @@ const struct cmd_entry cmd_status_entry = {
 	"show one deployment: instance, live provider state, recent events",
 	"Shows what state records for the deployment, asks the provider for\n"
 	"the instance's live state (and says when the two disagree), and\n"
-	"lists the most recent events.\n\n"
+	"lists the most recent events. Like `fleet ls`, it starts the daemon\n"
+	"when live instances have none, and warns about each provider the\n"
+	"daemon has no API key for.\n\n"
 	"It also says how often the deployment was re-created in the last 24h\n"
 	"(max_recreates), why fleet took it down if it did, and whether the\n"
 	"budget breaker stops launches, until when.\n\n"
@@ -241,6 +244,7 @@ cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((rc = cmd_deployment(ctx, &cmd_status_entry, argv[optind],
 	    &d)) != 0)
 		return (rc);
+	control_watch(ctx, "status", NULL);
 	has = state_instance_current(ctx->st, d.id, &in, NULL) == 1;
 	if (has && (live = status_live(ctx, &in, &why)) == NULL)
 		live = "error";

@@ -23,6 +23,10 @@ const struct cmd_entry cmd_up_entry = {
 	    "[--idle DUR] [--max-lifetime DUR] [--no-idle-kill] "
 	    "[--timeout DUR] [--spot] [-y]",
 	"rent an instance for TEMPLATE, wait until healthy, print its URL",
+	"Every ${VAR} in the template's env (local.env for local) must be\n"
+	"set and not empty, or up exits 2 before any provider call, naming\n"
+	"the variable and file:line; ${VAR:-default} gives a default and\n"
+	"${VAR:-} allows empty.\n\n"
 	"Gathers offers from every enabled provider that has an API key (or\n"
 	"only --provider), cheapest first (ties by the template's provider\n"
 	"list; local only for GPU-less templates or when listed), and rents\n"
@@ -42,6 +46,10 @@ const struct cmd_entry cmd_up_entry = {
 	"waiting terminates it too, and so does a `fleet down NAME` from\n"
 	"another terminal: the last word wins, and up exits 1 saying NAME was\n"
 	"taken down while coming up.\n\n"
+	"A workload that exits while it boots (RunPod EXITED, Vast exited,\n"
+	"the local process gone) is terminated at once, with its reason and\n"
+	"last output, and no other offer is tried (exit 1): the workload\n"
+	"failed, not the capacity.\n\n"
 	"  --name NAME          deployment name (default: the template name)\n"
 	"  --provider P         provider to rent from (e.g. local)\n"
 	"  --max-price USD      refuse offers above this price per hour\n"
@@ -288,6 +296,46 @@ up_sleep_ms(int64_t ms)
 	nanosleep(&ts, NULL);
 }
 
+/* How a wait for health ended: up_attempt decides on this, not on text. */
+enum up_wait_end {
+	UP_WAIT_HEALTHY,
+	UP_WAIT_FAILED,		/* not healthy, failed, gone: next offer */
+	UP_WAIT_EXITED,		/* the workload ended by itself: stop */
+};
+
+/*
+ * The workload ended during its boot: a failover would only pay for the
+ * same failure on a pricier offer. Say why in the provider's words, with
+ * the last output fleet can reach, and record it; fills *cause.
+ */
+static void
+up_exited(struct cmd_ctx *ctx, const char *name,
+    const struct fleet_driver *drv, const struct st_instance *in,
+    const struct drv_instance *di, struct up_progress *p, char **cause)
+{
+	const char	*reason = di->exit_reason != NULL ? di->exit_reason :
+			    "it was running, then booting again: it restarted";
+	char		*out = NULL, *line, *last = NULL, *sp;
+
+	up_stage(p, "exited: %s", reason);
+	if (di->exit_output != NULL) {
+		out = log_redact(di->exit_output);
+		fprintf(stderr, "  last output of %s:\n", in->label);
+		for (line = strtok_r(out, "\n", &sp); line != NULL;
+		    line = strtok_r(NULL, "\n", &sp)) {
+			fprintf(stderr, "  | %s\n", line);
+			last = line;
+		}
+	}
+	state_event(ctx->st, name, "exited", "%s %s exited during boot: %s%s%s",
+	    drv->name, in->provider_id, reason, last != NULL ?
+	    "; last output: " : "", last != NULL ? last : "");
+	free(out);
+	*cause = xprintf("the workload exited during boot (%s: %s); no other "
+	    "offer is tried: the workload failed, not the capacity",
+	    drv->name, reason);
+}
+
 /*
  * The user's last word wins. Before this up's own intent (ours 0), a
  * down said after this up began wins, and for a daemon job (--recreate)
@@ -321,9 +369,10 @@ up_wanted(struct cmd_ctx *ctx, const struct up_opts *o, int ours,
 
 /*
  * Poll the driver and the health check on a backoff schedule until the
- * instance is healthy, fails, is taken down, or the boot timeout passes.
+ * instance is healthy, fails, exits, is taken down, or the boot timeout
+ * passes.
  */
-static int
+static enum up_wait_end
 up_wait(struct cmd_ctx *ctx, const struct up_opts *o,
     const struct fleet_template *t, const struct fleet_driver *drv,
     const struct drv_ctx *dctx, struct st_instance *in, int64_t timeout,
@@ -335,7 +384,7 @@ up_wait(struct cmd_ctx *ctx, const struct up_opts *o,
 	int64_t			 cap = t->health.interval > 0 ?
 				    t->health.interval * 1000 : 2000;
 	enum inst_state		 last = in->state;
-	int			 port_seen = 0;
+	int			 port_seen = 0, ran = 0;
 	char			*why = NULL;
 
 	deadline = now_mono_ms() + timeout * 1000;
@@ -344,7 +393,7 @@ up_wait(struct cmd_ctx *ctx, const struct up_opts *o,
 		if (up_wanted(ctx, o, 1, NULL) == 0) {
 			*cause = xstrdup("taken down");
 			free(why);
-			return (-1);
+			return (UP_WAIT_FAILED);
 		}
 		memset(&err, 0, sizeof err);
 		if (drv->get(dctx, in->provider_id, &di, &err) != 0) {
@@ -352,14 +401,21 @@ up_wait(struct cmd_ctx *ctx, const struct up_opts *o,
 			    err.kind != DRV_ERR_RATE_LIMITED) {
 				*cause = xprintf("%s: %s", drv->name,
 				    err.message);
-				return (-1);
+				return (UP_WAIT_FAILED);
 			}
 			free(why);
 			why = xstrdup(err.message);
 		} else {
 			if (deploy_record(ctx, t, in, &di, cause) != 0) {
 				drv_instance_clear(&di);
-				return (-1);
+				return (UP_WAIT_FAILED);
+			}
+			/* Booting again after running: it restarted itself. */
+			if (di.exited || (ran && di.state == INST_BOOTING)) {
+				up_exited(ctx, o->name, drv, in, &di, p, cause);
+				drv_instance_clear(&di);
+				free(why);
+				return (UP_WAIT_EXITED);
 			}
 			drv_instance_clear(&di);
 			if (in->state != last && in->state == INST_BOOTING)
@@ -371,17 +427,17 @@ up_wait(struct cmd_ctx *ctx, const struct up_opts *o,
 				    drv->name, in->provider_id,
 				    inst_state_name(in->state));
 				free(why);
-				return (-1);
+				return (UP_WAIT_FAILED);
 			}
 			if (in->state == INST_RUNNING && in->upstream != NULL) {
 				if (!port_seen)
 					up_stage(p, "port open: %s",
 					    in->upstream);
-				port_seen = 1;
+				port_seen = ran = 1;
 				free(why);
 				why = NULL;
 				if (deploy_probe(ctx, t, in, &why) == 0)
-					return (0);
+					return (UP_WAIT_HEALTHY);
 			}
 		}
 		if (now_mono_ms() >= deadline)
@@ -399,7 +455,7 @@ up_wait(struct cmd_ctx *ctx, const struct up_opts *o,
 		free(d);
 	}
 	free(why);
-	return (-1);
+	return (UP_WAIT_FAILED);
 }
 
 /*
@@ -937,6 +993,7 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 	struct st_instance	 in;
 	const char		*provider = e->drv->name;
 	enum up_outcome		 out = UP_STOP;
+	enum up_wait_end	 w;
 	enum drv_err		 kind;
 	int64_t			 timeout;
 	int			 r;
@@ -977,8 +1034,8 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 	control_notify(ctx);
 	timeout = o->timeout > 0 ? o->timeout : t->health.boot_timeout > 0 ?
 	    t->health.boot_timeout : 900;
-	if (up_wait(ctx, o, t, e->drv, &e->dctx, &in, timeout, p,
-	    cause) != 0) {
+	if ((w = up_wait(ctx, o, t, e->drv, &e->dctx, &in, timeout, p,
+	    cause)) != UP_WAIT_HEALTHY) {
 		/* Terminated under us by a down: that is no boot failure. */
 		if (up_wanted(ctx, o, 1, NULL) == 0) {
 			out = up_taken_down(ctx, dep, &in, cause);
@@ -986,7 +1043,7 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 		}
 		up_stage(p, "failed: %s", *cause);
 		up_abort(ctx, dep, &in, *cause);
-		out = up_interrupted ? UP_STOP : UP_NEXT;
+		out = up_interrupted || w == UP_WAIT_EXITED ? UP_STOP : UP_NEXT;
 		goto done;
 	}
 	if ((r = up_healthy(ctx, o, dep, &in, provider, cause)) != 1) {
@@ -1167,6 +1224,15 @@ cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	    !driver_deadman_ok(drv, &cause)) {
 		fprintf(stderr, "fleet up: template %s sets deadman_timeout, "
 		    "but %s\n", t->name, cause);
+		free(cause);
+		template_free(t);
+		return (FLEET_EXIT_USAGE);
+	}
+	/* An unset ${VAR} fails here, before offers: nothing is rented. */
+	if (template_check_vars(t, o.provider == NULL ? TMPL_VARS_ALL :
+	    (drv->flags & DRV_LOCAL) ? TMPL_VARS_LOCAL : TMPL_VARS_ENV,
+	    &cause) != 0) {
+		fprintf(stderr, "fleet up: %s\n", cause);
 		free(cause);
 		template_free(t);
 		return (FLEET_EXIT_USAGE);

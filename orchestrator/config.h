@@ -12,7 +12,13 @@ enum vanish_action { VANISH_RECREATE, VANISH_DOWN };
 struct tmpl_env {
 	char		*key;
 	char		*value;
+	int		 line;		/* of the value; 0 unknown */
 };
+
+/* What template_check_vars looks at: what the chosen providers expand. */
+#define TMPL_VARS_ENV	0x1	/* env: cloud containers */
+#define TMPL_VARS_LOCAL	0x2	/* local.env: the local stand-in */
+#define TMPL_VARS_ALL	(TMPL_VARS_ENV | TMPL_VARS_LOCAL)
 
 /* One entry under `providers:` (runpod, lambda, vast, paperspace, local). */
 struct provider_conf {
@@ -171,5 +177,7 @@ const struct tmpl_port *template_stable_port(const struct fleet_template *);
 struct fleet_template *template_load_buffer(const char *path,
 		    const char *buf, size_t len, char **cause);
 char	       **template_search_dirs(const struct fleet_config *, int *n);
+int		 template_check_vars(const struct fleet_template *,
+		    int which, char **cause);
 
 #endif

@@ -16,6 +16,9 @@
 #include "fleet.h"
 #include "config.h"
 #include "control.h"
+#include "creds.h"
+#include "driver.h"
+#include "state.h"
 
 #define CONTROL_START_WAIT_MS	10000
 
@@ -167,6 +170,37 @@ control_alive(const char *state_dir)
 }
 
 /*
+ * In the child about to become the daemon: a key this command exported
+ * from a file (creds_export) is left for the daemon to read from that
+ * file itself, so it knows where the key came from and a later `fleet
+ * auth rm` or SIGHUP applies to it.
+ */
+static void
+control_daemon_env(struct cmd_ctx *ctx)
+{
+	const struct fleet_driver	**dp;
+	struct creds_key		  k;
+	const char			 *env, *v;
+	char				 *cause = NULL;
+
+	for (dp = driver_table; *dp != NULL; dp++) {
+		if (!((*dp)->flags & DRV_NEEDS_KEY) ||
+		    (env = creds_env_name(*dp, ctx->conf)) == NULL ||
+		    (v = getenv(env)) == NULL)
+			continue;
+		if (creds_lookup(*dp, ctx->conf, CREDS_SKIP_ENV, &k,
+		    &cause) != 0) {
+			free(cause);
+			cause = NULL;
+			continue;
+		}
+		if (k.key != NULL && strcmp(k.key, v) == 0)
+			unsetenv(env);
+		creds_key_clear(&k);
+	}
+}
+
+/*
  * Start the daemon the way tmux starts its server: fork, exec ourselves
  * as `fleet daemon --detach`, then wait until the socket answers.
  */
@@ -191,6 +225,7 @@ control_ensure_daemon(struct cmd_ctx *ctx, char **cause)
 	argv[n++] = (char *)"--detach";
 	argv[n] = NULL;
 	if ((pid = fork()) == 0) {
+		control_daemon_env(ctx);
 		setenv("FLEET_STATE_DIR", ctx->state_dir, 1);
 		/* A crash point meant for this command is not the daemon's. */
 		unsetenv("FLEET_TEST_CRASH");
@@ -217,53 +252,248 @@ control_ensure_daemon(struct cmd_ctx *ctx, char **cause)
 	return (-1);
 }
 
+/*
+ * Add {"keys": {VAR: key}} for every provider key this CLI finds (the
+ * lookup in creds.h), so whatever the command asks, the daemon's jobs
+ * get the keys too. The socket is 0600 in a 0700 dir. Returns how many.
+ */
+int
+control_add_keys(struct cmd_ctx *ctx, cJSON *req)
+{
+	const struct fleet_driver	**dp;
+	const char			*v, *env;
+	cJSON				*keys = NULL;
+	char				*cause = NULL;
+	int				 n = 0;
+
+	if (ctx->conf == NULL && cmd_load_config(ctx) != 0)
+		return (0);
+	for (dp = driver_table; *dp != NULL; dp++) {
+		if (!((*dp)->flags & DRV_NEEDS_KEY) ||
+		    (env = creds_env_name(*dp, ctx->conf)) == NULL)
+			continue;
+		if ((v = creds_export(*dp, ctx->conf, NULL, &cause)) == NULL) {
+			if (cause != NULL)
+				log_debug("%s", cause);
+			free(cause);
+			cause = NULL;
+			continue;
+		}
+		if (keys == NULL)
+			keys = cJSON_AddObjectToObject(req, "keys");
+		cJSON_AddStringToObject(keys, env, v);
+		n++;
+	}
+	return (n);
+}
+
 void
 control_notify(struct cmd_ctx *ctx)
 {
-	cJSON	*reply = NULL;
+	cJSON	*req, *reply = NULL;
 	char	*cause = NULL;
 
 	if (ctx->state_dir == NULL)
 		return;
-	if (control_simple(ctx->state_dir, "reload", &reply, &cause) != 0)
+	req = cJSON_CreateObject();
+	cJSON_AddNumberToObject(req, "v", CONTROL_VERSION);
+	cJSON_AddStringToObject(req, "cmd", "reload");
+	control_add_keys(ctx, req);
+	if (control_request(ctx->state_dir, req, &reply, 5000, &cause) != 0)
 		log_debug("no daemon to notify: %s", cause);
 	cJSON_Delete(reply);
+	cJSON_Delete(req);
 	free(cause);
 }
 
 /*
  * Hand the daemon the API keys this CLI has (over the 0600 socket), so
  * the jobs it runs to stop or terminate an instance can reach its
- * provider even if the daemon was started before the key was exported.
+ * provider even if the daemon was started without the key.
  */
 void
 control_send_keys(struct cmd_ctx *ctx)
 {
-	const struct fleet_config	*c = ctx->conf;
-	cJSON				*req, *keys, *reply = NULL;
-	const char			*v;
-	char				*cause = NULL;
-	int				 i, n = 0;
+	cJSON	*req, *reply = NULL;
+	char	*cause = NULL;
 
-	if (c == NULL || ctx->state_dir == NULL)
+	if (ctx->state_dir == NULL)
 		return;
 	req = cJSON_CreateObject();
 	cJSON_AddNumberToObject(req, "v", CONTROL_VERSION);
 	cJSON_AddStringToObject(req, "cmd", "keys");
-	keys = cJSON_AddObjectToObject(req, "keys");
-	for (i = 0; i < c->nproviders; i++) {
-		if (c->providers[i].api_key_env == NULL ||
-		    (v = getenv(c->providers[i].api_key_env)) == NULL ||
-		    *v == '\0')
-			continue;
-		cJSON_AddStringToObject(keys, c->providers[i].api_key_env, v);
-		n++;
-	}
-	if (n > 0 && control_request(ctx->state_dir, req, &reply, 5000,
-	    &cause) != 0) {
+	if (control_add_keys(ctx, req) > 0 && control_request(ctx->state_dir,
+	    req, &reply, 5000, &cause) != 0) {
 		log_warn("could not hand the API keys to the daemon: %s", cause);
 		free(cause);
 	}
 	cJSON_Delete(reply);
 	cJSON_Delete(req);
+}
+
+/* Ask the daemon (handing it our keys) which providers it lacks keys for. */
+int
+control_guard(struct cmd_ctx *ctx, int reload, cJSON **guard, char **cause)
+{
+	cJSON	*req, *reply = NULL, *g;
+	int	 rc = -1;
+
+	*guard = NULL;
+	req = cJSON_CreateObject();
+	cJSON_AddNumberToObject(req, "v", CONTROL_VERSION);
+	cJSON_AddStringToObject(req, "cmd", "guard");
+	if (reload)
+		cJSON_AddBoolToObject(req, "reload", 1);
+	control_add_keys(ctx, req);
+	if (control_request(ctx->state_dir, req, &reply, 5000, cause) == 0) {
+		g = cJSON_DetachItemFromObjectCaseSensitive(reply, "guard");
+		if (cJSON_IsObject(g)) {
+			*guard = g;
+			rc = 0;
+		} else {
+			cJSON_Delete(g);
+			*cause = xstrdup("the daemon does not answer \"guard\" "
+			    "(an older fleet daemon: restart it)");
+		}
+	}
+	cJSON_Delete(reply);
+	cJSON_Delete(req);
+	return (rc);
+}
+
+/* "a (fleet-a-3), b (fleet-b-4)": the instances of one guard entry. */
+char *
+control_guard_names(const cJSON *p)
+{
+	const cJSON	*o;
+	char		*s = xstrdup(""), *t;
+	const char	*dep, *label;
+
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(p, "instances")) {
+		dep = cJSON_GetStringValue(cJSON_GetObjectItem(o,
+		    "deployment"));
+		label = cJSON_GetStringValue(cJSON_GetObjectItem(o, "label"));
+		t = s;
+		s = xprintf("%s%s%s (%s)", t, *t != '\0' ? ", " : "",
+		    dep != NULL ? dep : "?", label != NULL ? label : "?");
+		free(t);
+	}
+	return (s);
+}
+
+/*
+ * Print one warning per provider whose live instances the daemon cannot
+ * stop for want of a key. Returns how many instances are unguarded.
+ */
+int
+control_guard_warn(const cJSON *guard, const char *who, FILE *f)
+{
+	const cJSON	*p;
+	const char	*name, *err;
+	char		*names;
+	int		 n, total = 0;
+
+	cJSON_ArrayForEach(p, cJSON_GetObjectItem(guard, "providers")) {
+		name = cJSON_GetStringValue(cJSON_GetObjectItem(p, "provider"));
+		n = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(p,
+		    "unguarded"));
+		if (name == NULL || n <= 0)
+			continue;
+		total += n;
+		names = control_guard_names(p);
+		fprintf(f, "fleet %s: warning: the daemon has no API key for "
+		    "%s: it cannot stop %s; run `fleet auth set %s`, then "
+		    "`kill -HUP` the daemon or run any fleet command\n", who,
+		    name, names, name);
+		if ((err = cJSON_GetStringValue(cJSON_GetObjectItem(p,
+		    "error"))) != NULL)
+			fprintf(f, "fleet %s: the daemon's key lookup for %s "
+			    "failed: %s\n", who, name, err);
+		free(names);
+	}
+	return (total);
+}
+
+/* Live instances that bill at a provider (not this machine). */
+int
+control_billing(struct cmd_ctx *ctx)
+{
+	struct st_instance		*in;
+	const struct fleet_driver	*d;
+	char				*cause = NULL;
+	int				 n, i, live = 0;
+
+	if (state_instance_list(ctx->st, 1, &in, &n, &cause) != 0) {
+		free(cause);
+		return (0);
+	}
+	for (i = 0; i < n; i++) {
+		d = driver_find(in[i].provider);
+		if (inst_state_bills(in[i].state) &&
+		    (d == NULL || !(d->flags & DRV_LOCAL)))
+			live++;
+	}
+	st_instance_list_free(in, n);
+	return (live);
+}
+
+/*
+ * Nothing runs unwatched: with live billing instances and no daemon,
+ * start one (as `fleet up` does) and say so; then warn about providers
+ * the daemon has no key for. 1 when a daemon watches, 0 when none does.
+ */
+int
+control_watch(struct cmd_ctx *ctx, const char *who, cJSON **guardp)
+{
+	cJSON	*guard = NULL;
+	char	*cause = NULL;
+	int	 live;
+
+	if (guardp != NULL)
+		*guardp = NULL;
+
+	if (ctx->st == NULL || ctx->state_dir == NULL)
+		return (control_alive(ctx->state_dir));
+	live = control_billing(ctx);
+	if (!control_alive(ctx->state_dir)) {
+		if (live == 0)
+			return (0);
+		if (control_ensure_daemon(ctx, &cause) != 0) {
+			fprintf(stderr, "fleet %s: warning: no daemon: %d live "
+			    "deployment%s ha%s no watchdog: %s\n", who, live,
+			    live == 1 ? "" : "s", live == 1 ? "s" : "ve",
+			    cause);
+			free(cause);
+			return (0);
+		}
+		fprintf(stderr, "fleet %s: started the daemon: %d live "
+		    "deployment%s had no watchdog\n", who, live,
+		    live == 1 ? "" : "s");
+	}
+	if (control_guard(ctx, 0, &guard, &cause) != 0) {
+		log_debug("guard: %s", cause);
+		free(cause);
+		return (1);
+	}
+	control_guard_warn(guard, who, stderr);
+	if (guardp != NULL)
+		*guardp = guard;
+	else
+		cJSON_Delete(guard);
+	return (1);
+}
+
+/* Does the daemon's guard say it has no key for provider? */
+int
+control_guard_lacks(const cJSON *guard, const char *provider)
+{
+	const cJSON	*p;
+	const char	*name;
+
+	cJSON_ArrayForEach(p, cJSON_GetObjectItem(guard, "providers")) {
+		name = cJSON_GetStringValue(cJSON_GetObjectItem(p, "provider"));
+		if (name != NULL && strcmp(name, provider) == 0)
+			return (cJSON_IsFalse(cJSON_GetObjectItem(p, "key")));
+	}
+	return (0);
 }

@@ -2,6 +2,8 @@
 #ifndef CONTROL_H
 #define CONTROL_H
 
+#include <stdio.h>
+
 #include <cjson/cJSON.h>
 
 /*
@@ -32,6 +34,17 @@
  *               SCHEME+ssh://...), made on demand; for health probes
  *   status also carries ssh: [{deployment, where, ready, error,
  *               tunnel_channels, tunnel_bytes_in, tunnel_bytes_out}]
+ *   guard    {"reload": bool} -> guard: {unguarded: N, providers:
+ *               [{provider, key: bool, source: env|file|cli|none,
+ *               where, error, live: N, unguarded: N, instances:
+ *               [{deployment, label}]}]}, one per provider that takes a
+ *               key: whether the daemon (and so its jobs) has it, and the
+ *               live instances it could not stop without it; reload
+ *               first looks the keys up again (creds.h), as SIGHUP does
+ *
+ * Any request may carry "keys" as the keys command does: the CLI hands
+ * over the keys it has with every request (control_add_keys), so a
+ * daemon started without them gets them from the next fleet command.
  */
 #define CONTROL_VERSION		1
 #define CONTROL_SOCKET		"control.sock"
@@ -53,7 +66,28 @@ int	 control_alive(const char *state_dir);
 int	 control_ensure_daemon(struct cmd_ctx *, char **cause);
 /* Best effort: give a running daemon the API keys this CLI has. */
 void	 control_send_keys(struct cmd_ctx *);
-/* Best effort: ask a running daemon to re-read state. */
+/* Best effort: ask a running daemon to re-read state (with our keys). */
 void	 control_notify(struct cmd_ctx *);
+/* Add {"keys": {...}} with every key this CLI finds; returns how many. */
+int	 control_add_keys(struct cmd_ctx *, cJSON *req);
+/* The daemon's "guard" object (caller frees); -1 when none answers. */
+int	 control_guard(struct cmd_ctx *, int reload, cJSON **guard,
+	    char **cause);
+/* "a (fleet-a-3), b (fleet-b-4)": one guard provider's instances. */
+char	*control_guard_names(const cJSON *provider);
+/* Warn on f about each provider with unguarded instances; how many. */
+int	 control_guard_warn(const cJSON *guard, const char *who, FILE *f);
+/*
+ * With live billing instances and no daemon answering, start one and say
+ * so on stderr; then warn about the providers it has no key for. Returns
+ * 1 when a daemon watches, 0 when none does (ls shows "no daemon"). With
+ * guard non-NULL, *guard is the daemon's guard object (caller frees), or
+ * NULL.
+ */
+int	 control_watch(struct cmd_ctx *, const char *who, cJSON **guard);
+/* 1 when the guard says the daemon has no key for provider. */
+int	 control_guard_lacks(const cJSON *guard, const char *provider);
+/* How many live instances bill at a provider (state must be open). */
+int	 control_billing(struct cmd_ctx *);
 
 #endif

@@ -292,6 +292,7 @@ daemon_keys(struct daemon *d, const cJSON *req)
 {
 	const struct fleet_config	*c = d->ctx->conf;
 	const cJSON			*keys, *k;
+	const char			*v;
 	int				 i, n = 0;
 
 	keys = cJSON_GetObjectItemCaseSensitive(req, "keys");
@@ -303,7 +304,13 @@ daemon_keys(struct daemon *d, const cJSON *req)
 			    strcmp(c->providers[i].api_key_env, k->string) != 0)
 				continue;
 			log_add_secret(k->valuestring);
-			setenv(k->string, k->valuestring, 1);
+			/* The same key again keeps its source (a file's key
+			   stays the file's, so `fleet auth rm` still works). */
+			if ((v = getenv(k->string)) == NULL ||
+			    strcmp(v, k->valuestring) != 0) {
+				setenv(k->string, k->valuestring, 1);
+				daemon_keys_handed(d, k->string);
+			}
 			n++;
 			break;
 		}
@@ -337,7 +344,6 @@ daemon_forward(struct daemon *d, const cJSON *req, cJSON *r)
 {
 	const cJSON	*id = cJSON_GetObjectItemCaseSensitive(req, "instance");
 	char		*cause = NULL;
-
 	int64_t		 n;
 
 	if (daemon_json_int(id, 1, DAEMON_JSON_INT_MAX, &n) != 0) {
@@ -351,6 +357,15 @@ daemon_forward(struct daemon *d, const cJSON *req, cJSON *r)
 		free(cause);
 	}
 	return (r);
+}
+
+/* "guard" [reload]: which providers' live instances it could not stop. */
+static void
+daemon_guard_reply(struct daemon *d, const cJSON *req, cJSON *r)
+{
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "reload")))
+		daemon_keys_load(d, "asked by a fleet command");
+	cJSON_AddItemToObject(r, "guard", daemon_guard(d));
 }
 
 static cJSON *
@@ -369,6 +384,10 @@ daemon_dispatch(struct daemon *d, const cJSON *req)
 		return (daemon_reply(0, "protocol version too new for this "
 		    "daemon; restart it with `fleet daemon stop`"));
 	r = daemon_reply(1, NULL);
+	/* Any request may carry the caller's keys (control_add_keys). */
+	if (strcmp(cmd->valuestring, "keys") != 0 &&
+	    cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(req, "keys")))
+		daemon_keys(d, req);
 	if (strcmp(cmd->valuestring, "hello") == 0) {
 		cJSON_AddNumberToObject(r, "pid", getpid());
 		cJSON_AddStringToObject(r, "version", FLEET_VERSION);
@@ -384,6 +403,8 @@ daemon_dispatch(struct daemon *d, const cJSON *req)
 		cJSON_AddNumberToObject(r, "accepted", daemon_keys(d, req));
 	else if (strcmp(cmd->valuestring, "forward") == 0)
 		r = daemon_forward(d, req, r);
+	else if (strcmp(cmd->valuestring, "guard") == 0)
+		daemon_guard_reply(d, req, r);
 	else {
 		cJSON_Delete(r);
 		r = daemon_reply(0, "unknown command");
@@ -573,6 +594,7 @@ daemon_metrics_cb(struct proxy *p, char **text, void *arg)
 		    "count{deployment=\"%s\"} %llu\n", n,
 		    (unsigned long long)cum);
 	}
+	daemon_guard_metrics(d, b);
 	evbuffer_add_printf(b, "fleet_spent_usd %.6f\n",
 	    state_spent_since(d->ctx->st, 0, now));
 	len = evbuffer_get_length(b);
@@ -628,6 +650,7 @@ daemon_signal_cb(evutil_socket_t sig, short ev __unused, void *arg)
 	if ((conf = config_load(d->ctx->config_path, &cause)) == NULL) {
 		log_error("SIGHUP: keeping the old configuration: %s", cause);
 		free(cause);
+		daemon_keys_load(d, "SIGHUP");
 		return;
 	}
 	config_free(d->ctx->conf);
@@ -637,6 +660,7 @@ daemon_signal_cb(evutil_socket_t sig, short ev __unused, void *arg)
 	daemon_routes_free(d->routes, d->nroutes);
 	d->routes = NULL;
 	d->nroutes = 0;
+	daemon_keys_load(d, "SIGHUP");
 	daemon_refresh(d);
 }
 
@@ -755,6 +779,7 @@ daemon_free(struct daemon *d)
 	if (d->proxy != NULL)
 		proxy_free(d->proxy);
 	daemon_routes_free(d->routes, d->nroutes);
+	daemon_keys_free(d);
 	daemon_ssh_free(d);
 	job_free_all(d);
 	watchdog_free(d);
@@ -786,6 +811,7 @@ daemon_watch_cb(evutil_socket_t fd __unused, short ev __unused, void *arg)
 	if (d->draining)
 		return;
 	watchdog_sweep(d);
+	daemon_guard_sweep(d);
 	if (c->daemon.reconcile_interval <= 0 ||
 	    cmd_find("reconcile") == NULL || job_running(d, "*reconcile*"))
 		return;
@@ -882,6 +908,8 @@ daemon_run(struct cmd_ctx *ctx, int detach, const char *logfile)
 		cause = xprintf("cannot open the state in %s", ctx->state_dir);
 		goto out;
 	}
+	/* Before the first sweep: its catch-up jobs need the keys. */
+	daemon_keys_load(&d, "start");
 	d.base = event_base_new();
 	d.started_mono = now_mono_ms();
 	d.started_wall = now_wall();
@@ -893,6 +921,7 @@ daemon_run(struct cmd_ctx *ctx, int detach, const char *logfile)
 	daemon_refresh(&d);
 	/* Catch up at once: what became idle while no daemon ran dies now. */
 	watchdog_sweep(&d);
+	daemon_guard_sweep(&d);
 	d.next_reconcile_mono = now_mono_ms();
 	log_info("daemon %d ready: state %s, shared port %s:%d", (int)getpid(),
 	    ctx->state_dir, ctx->conf->proxy.bind,

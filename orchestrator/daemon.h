@@ -12,6 +12,8 @@ struct cmd_ctx;
 struct event;
 struct event_base;
 struct evconnlistener;
+struct evbuffer;
+struct fleet_driver;
 
 /* What the daemon knows of one deployment between refreshes. */
 struct daemon_route {
@@ -48,6 +50,14 @@ struct watch {
 	struct watch	*next;
 };
 
+/* What the daemon knows of one provider's API key (daemon-keys.c). */
+struct daemon_key {
+	const struct fleet_driver *drv;
+	int		 src;		/* enum creds_source */
+	char		*where;		/* variable or file, NULL = none */
+	char		*error;		/* why the last lookup failed */
+};
+
 /* The one daemon context: no other global mutable state. */
 struct daemon {
 	struct event_base	*base;
@@ -73,6 +83,9 @@ struct daemon {
 	struct watch		*watches;
 	struct dssh		*ssh;		/* sessions to instances */
 	struct event		*ev_ssh;
+	struct daemon_key	*keys;		/* one per keyed provider */
+	size_t			 nkeys;
+	int			 unguarded;	/* at the last sweep */
 };
 
 /* daemon.c */
@@ -100,6 +113,14 @@ int	 daemon_ssh_forward(struct daemon *, int64_t instance_id,
 void	 daemon_ssh_heartbeat(struct daemon *, const char *name,
 	    const struct st_instance *, int64_t deadman);
 void	 daemon_ssh_status(struct daemon *, struct cJSON *arr);
+
+/* daemon-keys.c: the keys the daemon's jobs get, and the alarm. */
+void	 daemon_keys_load(struct daemon *, const char *why);
+void	 daemon_keys_handed(struct daemon *, const char *env);
+void	 daemon_keys_free(struct daemon *);
+struct cJSON *daemon_guard(struct daemon *);
+void	 daemon_guard_metrics(struct daemon *, struct evbuffer *);
+void	 daemon_guard_sweep(struct daemon *);
 
 /* watchdog.c: idle kill, lifetime, budget breaker. */
 void	 watchdog_sweep(struct daemon *);

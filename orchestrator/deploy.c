@@ -260,6 +260,7 @@ deploy_tunnel_url(struct cmd_ctx *ctx, const struct st_instance *in,
 	cJSON_AddNumberToObject(req, "v", CONTROL_VERSION);
 	cJSON_AddStringToObject(req, "cmd", "forward");
 	cJSON_AddNumberToObject(req, "instance", (double)in->id);
+	control_add_keys(ctx, req);
 	if (control_request(ctx->state_dir, req, &reply, 5000, cause) == 0) {
 		ok = cJSON_GetObjectItemCaseSensitive(reply, "ok");
 		url = cJSON_GetObjectItemCaseSensitive(reply, "url");

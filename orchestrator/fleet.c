@@ -24,6 +24,7 @@ const struct cmd_entry *cmd_table[] = {
 	&cmd_ssh_entry,
 	&cmd_logs_entry,
 	&cmd_templates_entry,
+	&cmd_auth_entry,
 	&cmd_daemon_entry,
 	&cmd_doctor_entry,
 	&cmd_version_entry,

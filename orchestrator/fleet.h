@@ -156,5 +156,6 @@ extern const struct cmd_entry cmd_stop_entry;
 extern const struct cmd_entry cmd_start_entry;
 extern const struct cmd_entry cmd_ssh_entry;
 extern const struct cmd_entry cmd_logs_entry;
+extern const struct cmd_entry cmd_auth_entry;
 
 #endif

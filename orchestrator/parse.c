@@ -204,7 +204,7 @@ parse_money(const char *s, double *usd, char **cause)
 {
 	const char	*p = s;
 	int64_t		 whole, frac = 0;
-	int		 n, nfrac = 0;
+	int		 nfrac = 0;
 	char		 buf[8];
 
 	if (s == NULL || *s == '\0')
@@ -218,7 +218,7 @@ parse_money(const char *s, double *usd, char **cause)
 	if (!isdigit((unsigned char)*p))
 		return (parse_fail(cause, "money", s,
 		    "not a number (write e.g. 0.60 or $0.60)"));
-	if ((n = read_digits(&p, MONEY_MAX_DIGITS, &whole)) > MONEY_MAX_DIGITS)
+	if (read_digits(&p, MONEY_MAX_DIGITS, &whole) > MONEY_MAX_DIGITS)
 		return (parse_fail(cause, "money", s, "too large"));
 	if (*p == '.') {
 		p++;
@@ -267,7 +267,7 @@ parse_int(const char *s, long long min, long long max, long long *v,
 int
 parse_port(const char *s, int *port, char **cause)
 {
-	long long	 n;
+	long long	 n = 0;
 	char		*why = NULL;
 
 	if (parse_int(s, 1, 65535, &n, &why) != 0) {

@@ -725,7 +725,7 @@ ssh_link_free(struct ssh_link *l)
 {
 	struct ssh_fconn	*c;
 	struct ssh_fwd		*f;
-	struct ssh_op		*op;
+	struct ssh_op		*op, *op1;
 
 	if (l == NULL)
 		return;
@@ -734,7 +734,8 @@ ssh_link_free(struct ssh_link *l)
 		bufferevent_free(c->bev);
 		free(c);
 	}
-	while ((op = TAILQ_FIRST(&l->ops)) != NULL) {
+	/* As link_drop does; the callbacks start no new commands here. */
+	TAILQ_FOREACH_SAFE(op, &l->ops, entry, op1) {
 		op->ch = NULL;
 		op_finish(l, op, -1);
 	}

@@ -576,7 +576,7 @@ ssh_run(struct ssh_sess *ss, const char *cmd, int64_t timeout_ms,
 	char		 buf[SSH_READ_CHUNK];
 	char		*acc = NULL;
 	size_t		 len = 0;
-	ssize_t		 n, e;
+	ssize_t		 n;
 	int64_t		 deadline = now_mono_ms() + timeout_ms;
 
 	if ((ch = ssh_channel_exec(ss, cmd, 0, deadline, cause)) == NULL)
@@ -595,8 +595,7 @@ ssh_run(struct ssh_sess *ss, const char *cmd, int64_t timeout_ms,
 			continue;
 		}
 		/* Drain stderr too, or a chatty command stalls the window. */
-		while ((e = libssh2_channel_read_stderr(ch, buf,
-		    sizeof buf)) > 0)
+		while (libssh2_channel_read_stderr(ch, buf, sizeof buf) > 0)
 			;
 		if (n == 0 && libssh2_channel_eof(ch))
 			break;

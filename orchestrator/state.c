@@ -96,8 +96,8 @@ static const char *state_migrations[] = {
 	"UPDATE instances SET billing_rate = price_per_hour"
 	" WHERE billing_since > 0;",
 	/* 5: when the user last said up or down (ms): the last word wins. */
-	"ALTER TABLE deployments ADD COLUMN desired_at INTEGER NOT NULL"
-	" DEFAULT 0;",
+	("ALTER TABLE deployments ADD COLUMN desired_at INTEGER NOT NULL"
+	" DEFAULT 0;"),
 };
 
 #define INSTANCE_COLS "id, deployment_id, provider, provider_id, label, " \
@@ -1139,7 +1139,6 @@ state_event_list(struct state *st, const char *deployment, int limit,
 {
 	sqlite3_stmt	*stmt;
 	struct st_event	*e;
-	int		 rc;
 
 	*out = xcalloc(limit > 0 ? limit : 1, sizeof **out);
 	*n = 0;
@@ -1152,7 +1151,7 @@ state_event_list(struct state *st, const char *deployment, int limit,
 		*out = NULL;
 		return (-1);
 	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && *n < limit) {
+	while (sqlite3_step(stmt) == SQLITE_ROW && *n < limit) {
 		e = &(*out)[(*n)++];
 		e->id = sqlite3_column_int64(stmt, 0);
 		e->ts = sqlite3_column_int64(stmt, 1);

@@ -12,6 +12,7 @@
 
 #include "fleet.h"
 #include "config.h"
+#include "driver.h"
 #include "yamlnode.h"
 
 #ifndef FLEET_DATADIR
@@ -365,6 +366,52 @@ template_free(struct fleet_template *t)
 	free(t->ports);
 	free(t->path);
 	free(t);
+}
+
+/* One list of values: the first that cannot expand, with its file:line. */
+static int
+template_check_env(const struct fleet_template *t, const char *what,
+    const struct tmpl_env *env, int n, char **cause)
+{
+	char	*out, *why;
+	int	 i;
+
+	for (i = 0; i < n; i++) {
+		if (drv_env_subst(env[i].value, &out, &why) == 0) {
+			freezero_str(out);
+			continue;
+		}
+		freezero_str(out);
+		if (env[i].line > 0)
+			xasprintf(cause, "%s:%d: %s %s: %s", t->path,
+			    env[i].line, what, env[i].key, why);
+		else
+			xasprintf(cause, "%s: %s %s: %s", t->path, what,
+			    env[i].key, why);
+		free(why);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Every ${VAR} that the chosen providers would expand must be set, and
+ * this is checked before any provider call: an unset HF_TOKEN would rent
+ * a GPU that bills for a boot that can never work. which says what is
+ * expanded: env (TMPL_VARS_ENV, cloud containers) and local.env
+ * (TMPL_VARS_LOCAL). args and local.command are passed as written (the
+ * container's or the local shell expands them there).
+ */
+int
+template_check_vars(const struct fleet_template *t, int which, char **cause)
+{
+	if ((which & TMPL_VARS_ENV) &&
+	    template_check_env(t, "env", t->env, t->nenv, cause) != 0)
+		return (-1);
+	if ((which & TMPL_VARS_LOCAL) && template_check_env(t, "local.env",
+	    t->local.env, t->local.nenv, cause) != 0)
+		return (-1);
+	return (0);
 }
 
 const struct tmpl_port *

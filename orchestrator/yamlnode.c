@@ -715,6 +715,7 @@ yfield_env(const struct yfield *f, const struct ynode *n, const char *where,
 		(*env)[*count].key = xstrdup(pair->key->value);
 		(*env)[*count].value = xstrdup(pair->value->null ? "" :
 		    pair->value->value);
+		(*env)[*count].line = pair->value->line;
 		(*count)++;
 	}
 	return (0);

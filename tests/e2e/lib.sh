@@ -6,6 +6,9 @@ BUILD=${1:-build}
 case "$BUILD" in /*) ;; *) BUILD=$(pwd)/$BUILD ;; esac
 FLEET=$BUILD/fleet
 T=$(mktemp -d "${TMPDIR:-/tmp}/fleet-e2e.XXXXXX")
+# Every process this script starts carries it (kill_ours), even after the
+# script points FLEET_STATE_DIR elsewhere.
+export E2E_OWNER=$T
 export FLEET_STATE_DIR=$T/state
 export FLEET_TEMPLATE_DIR=$T/templates
 export FLEET_CONFIG=$T/fleet.yaml
@@ -84,15 +87,15 @@ our_daemon_pid() {
 }
 
 # kill_ours SIG PID...: signal those PIDs that still are processes of this
-# script (their environment carries our FLEET_STATE_DIR). A pid whose
-# process ended may have gone to another script running side by side:
-# never kill that one. True when at least one was signalled.
+# script (their environment carries our E2E_OWNER). A pid whose process
+# ended may have gone to another script running side by side: never kill
+# that one. True when at least one was signalled.
 kill_ours() {
 	_sig=$1; _any=1
 	shift
 	for _p in "$@"; do
 		tr '\0' '\n' <"/proc/$_p/environ" 2>/dev/null |
-		    grep -qxF "FLEET_STATE_DIR=$FLEET_STATE_DIR" || continue
+		    grep -qxF "E2E_OWNER=$E2E_OWNER" || continue
 		kill "-$_sig" "$_p" 2>/dev/null && _any=0
 	done
 	return $_any
@@ -106,7 +109,8 @@ e2e_cleanup() {
 		kill "$_dp" 2>/dev/null
 		sleep 0.2
 	fi
-	kill_ours 9 $(local_procs) $E2E_PIDS
+	for p in $(local_procs); do kill -9 "$p" 2>/dev/null; done
+	kill_ours 9 $E2E_PIDS
 	[ -n "$E2E_KEEP" ] && echo "kept $T" || rm -rf "$T"
 }
 trap e2e_cleanup EXIT

@@ -61,7 +61,10 @@ out_has "bad key: names the variable" "VAST_API_KEY"
 check "bad key: nothing rented" [ "$(live vast)" -eq 0 ]
 
 # The shipped personaplex-7b: ws port over public TCP, WebSocket readiness.
-check_exit "personaplex-7b on runpod to healthy" 0 "$FLEET" up personaplex-7b --name pp --provider runpod
+# Its gated weights need HF_TOKEN: unset, up refuses before renting.
+check_exit "personaplex-7b without HF_TOKEN: exit 2" 2 env -u HF_TOKEN "$FLEET" up personaplex-7b --name pp --provider runpod
+out_has "personaplex-7b without HF_TOKEN: names it" "env HF_TOKEN: \${HF_TOKEN} is not set"
+check_exit "personaplex-7b on runpod to healthy" 0 env HF_TOKEN=hf_e2e_dummy "$FLEET" up personaplex-7b --name pp --provider runpod
 check "personaplex-7b answers a WebSocket on its stable URL" "$FC" wscheck 127.0.0.1 "$("$FLEET" url pp | sed 's/.*://')" /api/chat hello
 check "ls --json: runpod, its price and an upstream" sh -c "'$FLEET' ls --json | tr -d ' \t\n' | grep -q '\"name\":\"pp\",\"template\":\"personaplex-7b\",\"desired\":\"up\",\"provider\":\"runpod\"'"
 "$FLEET" down pp >/dev/null 2>&1

@@ -107,7 +107,7 @@ out_has "never healthy: says why" "not healthy after 2s"
 out_has "never healthy: terminated" "terminated fleet-never-"
 check "never healthy: no process left" sh -c "[ -z \"$(local_procs)\" ]"
 check_exit "command exits at once: up fails" 1 "$FLEET" up dies
-out_has "command exits at once: says so" "no process labelled"
+out_has "command exits at once: says so" "the workload exited during boot (local: process"
 "$FLEET" up slow >"$T/int.out" 2>&1 &
 uppid=$!
 wait_for 10 sh -c "'$FLEET' ls | grep -Eq '^slow +local .* booting'"
@@ -124,7 +124,7 @@ check_exit "bad duration: exit 2" 2 "$FLEET" up echo1 --idle 5x
 check_exit "no-idle-kill needs max-lifetime" 2 "$FLEET" up echo1 --no-idle-kill
 check_exit "invalid deployment name: exit 2" 2 "$FLEET" up echo1 --name 'Bad Name'
 check_exit "unknown command: exit 2" 2 "$FLEET" frobnicate
-for c in up down ls status url offers keep stop start cost reconcile reap templates daemon doctor version help echo-server; do
+for c in up down ls status url offers keep stop start cost reconcile reap templates auth daemon doctor version help echo-server; do
 	check_exit "$c --help exits 0" 0 "$FLEET" "$c" --help
 done
 echo_listener() { "$FLEET" echo-server --port "$1" >/dev/null 2>&1 & E2E_PIDS="$E2E_PIDS $!"; }

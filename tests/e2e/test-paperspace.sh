@@ -88,7 +88,7 @@ out_has "up says it is up on paperspace with the stable URL" "psgpu is up on pap
 out_has "up chose the cheapest fitting type" "offer chosen: paperspace (A100 80GB"
 out_has "up shows the table price and region" "\$3.18/h, NY2)"
 out_has "up reached the service port on the public ip" "port open: http://127.0.0.1:$PORT"
-check "ls shows paperspace, the GPU, running and \$/h" sh -c "'$FLEET' ls | grep -E '^psgpu +paperspace +A100 80GB +running .* 3\.18 '"
+check "ls shows paperspace, the GPU, running and \$/h" sh -c "'$FLEET' ls | tee /dev/stderr | grep -E '^psgpu +paperspace +A100 80GB +running .* 3\.18 '"
 keep
 up=$("$FLEET" url --upstream psgpu)
 check "the upstream is the public ip at the template port" [ "$up" = "http://127.0.0.1:$PORT" ]

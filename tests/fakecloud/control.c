@@ -17,7 +17,7 @@
 #define CONTROL_LOG_MAX		500	/* requests remembered */
 #define CONTROL_BODY_LOG	4096	/* body bytes kept per request */
 
-enum rule_kind { RULE_FAIL, RULE_DELAY, RULE_CAPACITY, RULE_LOSE };
+enum rule_kind { RULE_FAIL, RULE_DELAY, RULE_CAPACITY, RULE_LOSE, RULE_EXIT };
 
 struct fc_rule {
 	enum rule_kind	 kind;
@@ -31,6 +31,7 @@ struct fc_rule {
 	char		*provider;	/* capacity */
 	char		*gpu;
 	int		 available;	/* -1 unlimited */
+	int		 running;	/* exit: after it ran, not in boot */
 	struct fc_rule	*next;
 };
 
@@ -312,6 +313,63 @@ control_set_capacity(struct fc_req *req, cJSON *j)
 	fc_reply(req, 200, "application/json", "{\"ok\":true}");
 }
 
+/*
+ * POST /_control/exit {"provider","after_ms","count","message","when"}:
+ * the next count (default 1) instances created at provider ("*": any)
+ * have their workload exit after_ms (default 300) into the boot, before
+ * they run, as a container whose command fails at start does. With
+ * "when": "running" it exits after_ms after it began running, and the
+ * instance is booting again, with no process: a container restarting.
+ */
+static void
+control_exit(struct fc_req *req, cJSON *j)
+{
+	struct fc_rule	*r;
+	const char	*prov = fc_json_string(j, "provider");
+	const char	*msg = fc_json_string(j, "message");
+	const char	*when = fc_json_string(j, "when");
+	int		 ms = (int)fc_json_number(j, "after_ms", 300);
+
+	if (ms < 1 || ms > 600000) {
+		fc_reply_error(req, 400, "after_ms must be 1-600000");
+		return;
+	}
+	if (when != NULL && strcmp(when, "boot") != 0 &&
+	    strcmp(when, "running") != 0) {
+		fc_reply_error(req, 400, "when must be boot or running");
+		return;
+	}
+	r = control_rule_add(req->fc, RULE_EXIT, NULL);
+	r->provider = xstrdup(prov != NULL ? prov : "*");
+	r->ms = ms;
+	r->count = (int)fc_json_number(j, "count", 1);
+	r->body = xstrdup(msg != NULL ? msg : "");
+	r->running = when != NULL && strcmp(when, "running") == 0;
+	fc_reply(req, 200, "application/json", "{\"ok\":true}");
+}
+
+/* For a create: is this instance's workload to exit? 1 with *ms, *msg. */
+int
+control_exit_take(struct fc *fc, const char *provider, int *ms,
+    int *running, char **msg)
+{
+	struct fc_rule	*r;
+
+	for (r = fc->rules; r != NULL; r = r->next) {
+		if (r->kind != RULE_EXIT || r->count == 0 ||
+		    (strcmp(r->provider, "*") != 0 &&
+		    strcmp(r->provider, provider) != 0))
+			continue;
+		if (r->count > 0)
+			r->count--;
+		*ms = r->ms;
+		*running = r->running;
+		*msg = xstrdup(r->body);
+		return (1);
+	}
+	return (0);
+}
+
 /* POST /_control/vanish {"id"}: the cloud took the instance away. */
 static void
 control_vanish(struct fc_req *req, cJSON *j)
@@ -441,6 +499,7 @@ static const struct {
 	{ "/delay", control_delay, NULL },
 	{ "/capacity", control_set_capacity, NULL },
 	{ "/vanish", control_vanish, NULL },
+	{ "/exit", control_exit, NULL },
 	{ "/config", control_config, NULL },
 	{ "/reset", control_reset_endpoint, NULL },
 	{ "/instances", NULL, control_instances },

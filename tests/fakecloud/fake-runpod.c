@@ -247,6 +247,7 @@ rp_status(struct fc_instance *inst)
 	case FC_RUNNING:
 		return ("RUNNING");
 	case FC_STOPPED:
+	case FC_EXITED:		/* runtime null too: it is not running */
 		return ("EXITED");
 	default:
 		return ("TERMINATED");
@@ -357,7 +358,9 @@ rp_pod_json(struct fc_instance *inst)
 	    fc_json_number(inst->meta, "volumeInGb", 0));
 	cJSON_AddItemToObject(o, "env", cJSON_Duplicate(
 	    cJSON_GetObjectItem(inst->meta, "env"), 1));
-	cJSON_AddStringToObject(o, "lastStatusChange", "Rented by User");
+	cJSON_AddStringToObject(o, "lastStatusChange",
+	    inst->state == FC_EXITED && inst->exit_msg != NULL &&
+	    *inst->exit_msg != '\0' ? inst->exit_msg : "Rented by User");
 	m = cJSON_AddObjectToObject(o, "machine");
 	cJSON_AddStringToObject(m, "gpuDisplayName", inst->gpu);
 	cJSON_AddStringToObject(m, "location", "US");

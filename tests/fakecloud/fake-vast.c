@@ -589,6 +589,7 @@ fv_actual(struct fc_instance *inst)
 		return ("running");
 	case FC_STOPPED:
 		return ("stopped");
+	case FC_EXITED:		/* intended_status stays "running" */
 	default:
 		return ("exited");
 	}
@@ -640,6 +641,8 @@ fv_instance_json(struct fc_instance *inst)
 	cJSON_AddNullToObject(o, "next_state");
 	if ((msg = fc_json_string(inst->meta, "force_msg")) != NULL)
 		cJSON_AddStringToObject(o, "status_msg", msg);
+	else if (inst->state == FC_EXITED && inst->exit_msg != NULL)
+		cJSON_AddStringToObject(o, "status_msg", inst->exit_msg);
 	else
 		cJSON_AddStringToObject(o, "status_msg", running ?
 		    "success, running fake/echo" : inst->state == FC_BOOTING ?

@@ -43,6 +43,14 @@
  *	POST /_control/capacity {"provider","gpu","available"}	creates
  *				allowed (0 none, -1 unlimited; "*" wildcards)
  *	POST /_control/vanish {"id"}	kill the process, state "gone"
+ *	POST /_control/exit {"provider","after_ms","count","message",
+ *	    "when"}		the next count (default 1) instances
+ *				created at provider ("*" any) exit
+ *				after_ms (default 300) into their boot:
+ *				process ended, state "exited", message as
+ *				the provider's words; "when": "running":
+ *				after_ms after running, then booting again
+ *				with no process
  *	POST /_control/config {"boot_delay_ms"}
  *	POST /_control/reset	forget rules, instances, the request log
  *	GET  /_control/instances	[{id, provider, label, state, pid, port,
@@ -499,6 +507,7 @@ fc_listen(struct fc *fc, int port)
 	struct sockaddr_in		 sin;
 	socklen_t			 len = sizeof sin;
 
+	memset(&sin, 0, sizeof sin);
 	fc->http = evhttp_new(fc->base);
 	evhttp_set_allowed_methods(fc->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |

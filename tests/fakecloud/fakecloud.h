@@ -20,9 +20,12 @@ struct fc;
  * port) -> running after the boot delay; stop -> stopped (process killed),
  * start -> booting on a NEW port; terminate -> terminated; vanish -> gone
  * (killed behind the API's back: provider files answer "not found").
+ * An instance made to exit (/_control/exit) goes booting -> exited: its
+ * workload ended by itself and the provider still holds it.
  */
 enum fc_state {
-	FC_PENDING, FC_BOOTING, FC_RUNNING, FC_STOPPED, FC_TERMINATED, FC_GONE
+	FC_PENDING, FC_BOOTING, FC_RUNNING, FC_STOPPED, FC_TERMINATED, FC_GONE,
+	FC_EXITED
 };
 
 struct fc_instance {
@@ -45,6 +48,11 @@ struct fc_instance {
 	int64_t			 created_ms;	/* epoch milliseconds */
 	int64_t			 updated_ms;	/* last state change */
 	struct event		*timer;		/* next boot step */
+	int			 exit_ms;	/* >0: exits this long
+						   into its boot */
+	int			 exit_running;	/* 1: after running
+						   that long, booting */
+	char			*exit_msg;	/* the provider's words */
 	cJSON			*meta;		/* provider's own */
 	TAILQ_ENTRY(fc_instance) entry;
 };
@@ -140,6 +148,8 @@ int		 control_capacity_take(struct fc *, const char *provider,
 		    const char *gpu);
 int		 control_capacity(struct fc *, const char *provider,
 		    const char *gpu);
+int		 control_exit_take(struct fc *, const char *provider,
+		    int *ms, int *running, char **msg);
 void		 control_log(struct fc_req *, int status);
 void		 control_reset(struct fc *);
 void		 control_free(struct fc *);

@@ -26,11 +26,15 @@
 #define INSTANCE_LISTEN_WAIT_MS	10000	/* running once it listens */
 #define INSTANCE_SPAWN_TRIES	5	/* a picked port can be taken */
 
+static void	instance_exit(struct fc_instance *);
+static void	instance_kill(struct fc_instance *);
+
 const char *
 instance_state_name(enum fc_state s)
 {
 	static const char *names[] = {
-		"pending", "booting", "running", "stopped", "terminated", "gone"
+		"pending", "booting", "running", "stopped", "terminated",
+		"gone", "exited"
 	};
 
 	return (names[s]);
@@ -163,9 +167,15 @@ instance_timer_cb(evutil_socket_t fd __unused, short events __unused,
 		if (instance_spawn(inst) != 0)
 			log_warn("%s: boots without a process", inst->id);
 		instance_set_state(inst, FC_BOOTING);
-		instance_timer_add(inst, inst->fc->boot_delay_ms);
+		instance_timer_add(inst, inst->exit_ms > 0 &&
+		    !inst->exit_running ? inst->exit_ms :
+		    inst->fc->boot_delay_ms);
 		break;
 	case FC_BOOTING:
+		if (inst->exit_ms > 0 && !inst->exit_running) {
+			instance_exit(inst);
+			break;
+		}
 		/* Running means listening, as a health check would see it. */
 		if (inst->pid > 0 && !instance_port_open(inst->port) &&
 		    fc_now_ms() - inst->boot_ms < INSTANCE_LISTEN_WAIT_MS) {
@@ -173,10 +183,32 @@ instance_timer_cb(evutil_socket_t fd __unused, short events __unused,
 			break;
 		}
 		instance_set_state(inst, FC_RUNNING);
+		if (inst->exit_ms > 0 && inst->exit_running)
+			instance_timer_add(inst, inst->exit_ms);
+		break;
+	case FC_RUNNING:
+		/*
+		 * Its process died after it ran: the container is being
+		 * restarted and runs no more (RunPod: runtime null again).
+		 */
+		log_info("%s: workload ends after running", inst->id);
+		instance_kill(inst);
+		inst->exit_ms = 0;
+		instance_set_state(inst, FC_BOOTING);
 		break;
 	default:
 		break;
 	}
+}
+
+/* The workload ends by itself mid-boot (/_control/exit). */
+static void
+instance_exit(struct fc_instance *inst)
+{
+	log_info("%s: workload exits (%s)", inst->id, inst->exit_msg != NULL ?
+	    inst->exit_msg : "");
+	instance_kill(inst);
+	instance_set_state(inst, FC_EXITED);
 }
 
 /* Begin booting: pending now, a process soon. */
@@ -220,6 +252,9 @@ instance_create(struct fc *fc, const char *provider, const char *id,
 	inst->created_ms = inst->updated_ms = fc_now_wall_ms();
 	inst->meta = cJSON_CreateObject();
 	inst->timer = evtimer_new(fc->base, instance_timer_cb, inst);
+	if (!control_exit_take(fc, provider, &inst->exit_ms,
+	    &inst->exit_running, &inst->exit_msg))
+		inst->exit_ms = 0;
 	TAILQ_INSERT_TAIL(&fc->instances, inst, entry);
 	instance_boot(inst);
 	return (inst);
@@ -261,11 +296,13 @@ instance_start(struct fc_instance *inst, char **cause)
 	if (inst->state == FC_PENDING || inst->state == FC_BOOTING ||
 	    inst->state == FC_RUNNING)
 		return (0);
-	if (inst->state != FC_STOPPED) {
+	if (inst->state != FC_STOPPED && inst->state != FC_EXITED) {
 		*cause = xprintf("instance %s is %s", inst->id,
 		    instance_state_name(inst->state));
 		return (-1);
 	}
+	inst->exit_ms = 0;	/* a restart boots for real */
+	inst->exit_running = 0;
 	inst->restarts++;
 	instance_boot(inst);
 	return (0);
@@ -306,6 +343,8 @@ instance_json(struct fc_instance *inst)
 	cJSON_AddNumberToObject(o, "port", inst->port);
 	cJSON_AddNumberToObject(o, "pid", inst->pid);
 	cJSON_AddNumberToObject(o, "restarts", inst->restarts);
+	if (inst->exit_msg != NULL)
+		cJSON_AddStringToObject(o, "exit_msg", inst->exit_msg);
 	cJSON_AddNumberToObject(o, "created", (double)inst->created);
 	cJSON_AddNumberToObject(o, "updated", (double)inst->updated);
 	cJSON_AddNumberToObject(o, "created_ms", (double)inst->created_ms);
@@ -380,6 +419,7 @@ instance_free_all(struct fc *fc, int wait)
 		instance_kill(inst);
 		event_free(inst->timer);
 		cJSON_Delete(inst->meta);
+		free(inst->exit_msg);
 		free(inst->id);
 		free(inst->provider);
 		free(inst->label);

@@ -271,7 +271,7 @@ wscheck_main(int argc, char **argv)
 	optind = 0;
 	while ((ch = getopt(argc, argv, "m:H:")) != -1) {
 		switch (ch) {
-		case 'm': mode = optarg; break;
+		case 'm': mode = optarg != NULL ? optarg : mode; break;
 		case 'H': hosthdr = optarg; break;
 		default: goto usage;
 		}

@@ -34,6 +34,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    size, &cause);
 	if (t != NULL && template_stable_port(t) == NULL)
 		abort();	/* a loaded template always has one */
+	/* Every ${...} the loader kept goes through the one expander. */
+	if (t != NULL && template_check_vars(t, TMPL_VARS_ALL, &cause) != 0 &&
+	    cause == NULL)
+		abort();	/* a refusal always says why */
 	template_free(t);
 	free(cause);
 	return (0);

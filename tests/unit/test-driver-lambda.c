@@ -902,7 +902,7 @@ test_user_data(void **state __unused)
 	static char		*args[] = { arg };
 	static char		 ek[] = "HF_TOKEN";
 	static char		 ev[] = "${TEST_LAMBDA_HF}";
-	static struct tmpl_env	 env = { ek, ev };
+	static struct tmpl_env	 env = { ek, ev, 0 };
 	cJSON			*log, *last, *body;
 	const char		*ud;
 

@@ -946,11 +946,36 @@ test_canned_pods(void **arg __unused)
 			if (in.state != want[i])
 				fail_msg("pod %zu: %s", i,
 				    inst_state_name(in.state));
+			/* Only EXITED says the container stopped. */
+			assert_int_equal(in.exited, i == 0);
 			drv_instance_clear(&in);
 		}
 		assert_int_equal(runpod_parse_pod(cJSON_GetArrayItem(j, 7),
 		    &in), -1);
 	}
+	cJSON_Delete(j);
+
+	/* EXITED carries RunPod's own words, made safe to print. */
+	j = parse("{\"id\":\"a\",\"desiredStatus\":\"EXITED\",\"runtime\":"
+	    "null,\"lastStatusChange\":\"Exited with code 3\\u001b[2J\"}");
+	assert_int_equal(runpod_parse_pod(j, &in), 0);
+	assert_int_equal(in.exited, 1);
+	assert_string_equal(in.exit_reason,
+	    "pod EXITED (Exited with code 3?[2J)");
+	assert_null(in.exit_output);
+	drv_instance_clear(&in);
+	cJSON_Delete(j);
+	j = parse("{\"id\":\"a\",\"desiredStatus\":\"EXITED\"}");
+	assert_int_equal(runpod_parse_pod(j, &in), 0);
+	assert_string_equal(in.exit_reason, "pod EXITED");
+	drv_instance_clear(&in);
+	cJSON_Delete(j);
+	j = parse("{\"id\":\"a\",\"desiredStatus\":\"EXITED\",\"podType\":"
+	    "\"INTERRUPTABLE\"}");
+	assert_int_equal(runpod_parse_pod(j, &in), 0);
+	assert_string_equal(in.exit_reason, "pod EXITED; a spot pod, it may "
+	    "have been outbid");
+	drv_instance_clear(&in);
 	cJSON_Delete(j);
 }
 

@@ -969,8 +969,21 @@ test_reported_states(void **state __unused)
 		if (in.state != cases[i].want)
 			fail_msg("%s: got %s", cases[i].actual,
 			    inst_state_name(in.state));
+		/* Only "exited" (meant to run) says the workload ended. */
+		assert_int_equal(in.exited, strcmp(cases[i].actual,
+		    "exited") == 0);
 		drv_instance_clear(&in);
 	}
+	/* With Vast's status_msg as the reason. */
+	body = xprintf("{\"id\":%s,\"actual_status\":\"exited\","
+	    "\"status_msg\":\"container exited with code 3\"}", id);
+	fc_post("/vast/_fake/instance", body);
+	free(body);
+	assert_int_equal(driver_vast.get(&c, id, &in, &err), 0);
+	assert_int_equal(in.exited, 1);
+	assert_string_equal(in.exit_reason, "actual_status exited: container "
+	    "exited with code 3");
+	drv_instance_clear(&in);
 	/* The docs' list form of ports gives no host port: unreachable. */
 	body = xprintf("{\"id\":%s,\"actual_status\":null}", id);
 	fc_post("/vast/_fake/instance", body);
@@ -1020,6 +1033,34 @@ test_state_map(void **state __unused)
 	assert_int_equal(vast_state("stopped", "stopped", "unloaded", NULL),
 	    INST_TERMINATED);
 	assert_int_equal(vast_state("", NULL, NULL, NULL), INST_PENDING);
+}
+
+/* exited while meant to run is the workload's end; a stop is not. */
+static void
+test_exited(void **state __unused)
+{
+	struct drv_instance	 in;
+	cJSON			*j;
+
+	j = cJSON_Parse("{\"id\":7,\"actual_status\":\"exited\","
+	    "\"intended_status\":\"running\",\"status_msg\":\"boom\\n\"}");
+	assert_int_equal(vast_instance_from_json(j, &in), 0);
+	assert_int_equal(in.exited, 1);
+	assert_string_equal(in.exit_reason, "actual_status exited: boom");
+	drv_instance_clear(&in);
+	cJSON_Delete(j);
+	j = cJSON_Parse("{\"id\":7,\"actual_status\":\"exited\","
+	    "\"intended_status\":\"stopped\",\"status_msg\":\"boom\"}");
+	assert_int_equal(vast_instance_from_json(j, &in), 0);
+	assert_int_equal(in.exited, 0);
+	assert_null(in.exit_reason);
+	drv_instance_clear(&in);
+	cJSON_Delete(j);
+	j = cJSON_Parse("{\"id\":7,\"actual_status\":\"exited\"}");
+	assert_int_equal(vast_instance_from_json(j, &in), 0);
+	assert_string_equal(in.exit_reason, "actual_status exited");
+	drv_instance_clear(&in);
+	cJSON_Delete(j);
 }
 
 static void
@@ -1204,6 +1245,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_state_map),
+		cmocka_unit_test(test_exited),
 		cmocka_unit_test(test_parse_instance),
 		cmocka_unit_test(test_parse_lists),
 		cmocka_unit_test(test_error_map),
