@@ -127,6 +127,25 @@ check "local: the deployment is marked down, with a deadman event" sh -c "'$FLEE
 check "local: nothing runs for it" sh -c "[ -z \"\$(ls '$FLEET_STATE_DIR'/local/fleet-dml-$TAG-*.pid 2>/dev/null)\" ] || ! kill -0 \$(cut -d' ' -f1 '$FLEET_STATE_DIR'/local/fleet-dml-$TAG-*.pid) 2>/dev/null"
 check_exit "local: down afterwards exits 0" 0 "$FLEET" down dml-$TAG
 
+# A symlink put where the heartbeat is (here by us, as only this user can
+# write in that directory): the daemon does not follow it, so the target
+# is never created or touched, and without heartbeats the instance ends
+# itself, the safe way round.
+check_exit "local: a second armed up exits 0" 0 \
+    "$FLEET" up dmlocal --name dmk-$TAG --provider local
+pid=$(cat "$FLEET_STATE_DIR"/local/fleet-dmk-$TAG-*.pid 2>/dev/null |
+    cut -d' ' -f1)
+label=$(label_of "$pid")
+check "local: its heartbeat appears" wait_for 10 test -f "$LDIR/heartbeat-$label"
+rm -f "$LDIR/heartbeat-$label"
+ln -s "$T/planted-new" "$LDIR/heartbeat-$label"
+check "local: a symlinked heartbeat: the instance ends itself" \
+    wait_for 20 dead "$pid"
+check "local: the symlink's target was never created" [ ! -e "$T/planted-new" ]
+check "local: the daemon said why" \
+    grep -q "heartbeat-$label: a symlink: not followed" "$FLEET_STATE_DIR/daemon.log"
+"$FLEET" down dmk-$TAG >/dev/null 2>&1
+
 # Without deadman_timeout nothing changes: no watcher, no variable.
 write_echo_template plain
 check_exit "local: a template without it comes up" 0 \
