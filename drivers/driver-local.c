@@ -484,6 +484,20 @@ local_write_pidfile(const char *owner, const char *label, pid_t pid,
 	free(path);
 }
 
+/* The watcher, its files in STATEDIR/deadman, made private first. */
+static char *
+local_deadman(const struct drv_ctx *ctx, const char *label, int64_t timeout,
+    char **cause)
+{
+	char	*dir, *s = NULL;
+
+	dir = deadman_local_dir(local_owner(ctx));
+	if (deadman_dir_prepare(dir, cause) == 0)
+		s = deadman_script_local(label, timeout, dir, cause);
+	free(dir);
+	return (s);
+}
+
 static int
 local_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
     struct drv_instance *out, struct drv_error *err)
@@ -501,8 +515,9 @@ local_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
 		return (drv_error_set(err, DRV_ERR_INVALID, 0, "template %s "
 		    "has no local command (add local.command to %s)", t->name,
 		    t->path != NULL ? t->path : "the template"));
-	if (t->deadman_timeout > 0 && (deadman = deadman_script("local",
-	    NULL, req->name, t->deadman_timeout, &cause)) == NULL) {
+	if (t->deadman_timeout > 0 &&
+	    (deadman = local_deadman(ctx, req->name, t->deadman_timeout,
+	    &cause)) == NULL) {
 		drv_error_set(err, DRV_ERR_INVALID, 0, "dead-man switch: %s",
 		    cause);
 		free(cause);

@@ -37,6 +37,8 @@ static const char *const idle_actions[] = { "terminate", "stop", NULL };
 #define PROV(f)	offsetof(struct provider_conf, f)
 #define CONF(f)	offsetof(struct fleet_config, f)
 
+#define CONFIG_TOKEN_MIN	16	/* proxy.token, characters */
+
 static const struct yfield provider_fields[] = {
 	{ .key = "enabled", .type = YF_BOOL, .off = PROV(enabled),
 	  .def = "true", .help = "offer this provider to `fleet up`" },
@@ -302,6 +304,21 @@ config_blame(const struct ynode *root, const char *section, const char *key)
 	return (n);
 }
 
+/*
+ * A token short enough to guess is no gate, and log redaction skips very
+ * short secrets: refuse it rather than guard with it. "" means unset.
+ */
+static int
+config_token_weak(const char *token)
+{
+	size_t	 n;
+
+	if (token == NULL || *token == '\0')
+		return (0);
+	n = strlen(token);
+	return (n < CONFIG_TOKEN_MIN || strspn(token, " \t\r\n\f\v") == n);
+}
+
 /* Rules that span more than one key. */
 static int
 config_check(const struct fleet_config *conf, const struct ynode *root,
@@ -321,6 +338,10 @@ config_check(const struct fleet_config *conf, const struct ynode *root,
 		return (ynode_error(config_blame(root, "proxy", "shared_port"),
 		    cause, "proxy.shared_port (%d) is inside the stable port "
 		    "range %d-%d", shared, lo, hi));
+	if (config_token_weak(conf->proxy.token))
+		return (ynode_error(config_blame(root, "proxy", "token"), cause,
+		    "proxy.token: use at least %d characters, not only "
+		    "spaces (e.g. `openssl rand -hex 24`)", CONFIG_TOKEN_MIN));
 	return (0);
 }
 

@@ -8,6 +8,7 @@
 
 #include <event2/buffer.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include "fleet.h"
 #include "proxy-int.h"
@@ -481,15 +482,20 @@ proxy_body_move(struct proxy_body *b, struct evbuffer *in,
 	return (*moved < max ? r : 0);
 }
 
-/* The fleet token in an Authorization field, compared in constant time. */
+/*
+ * The fleet token in an Authorization field. Digests are compared, so the
+ * time taken tells neither how many bytes matched nor the token's length.
+ */
 int
 proxy_auth_is(const struct proxy_hdr *f, const char *token)
 {
-	size_t	 n = strlen(token);
+	unsigned char	 a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
 
-	if (f->vlen != 7 + n || strncasecmp(f->value, "Bearer ", 7) != 0)
+	if (f->vlen < 7 || strncasecmp(f->value, "Bearer ", 7) != 0)
 		return (0);
-	return (CRYPTO_memcmp(f->value + 7, token, n) == 0);
+	SHA256((const unsigned char *)f->value + 7, f->vlen - 7, a);
+	SHA256((const unsigned char *)token, strlen(token), b);
+	return (CRYPTO_memcmp(a, b, sizeof a) == 0);
 }
 
 /*
