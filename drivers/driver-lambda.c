@@ -565,7 +565,7 @@ lambda_call(const struct drv_ctx *ctx, const char *method, const char *path,
 }
 
 /*
- * Lambda's API has no account, balance or billing endpoint (lambda.md 3):
+ * lambda.md 3 lists no account, balance or billing endpoint, so
  * the cheapest authenticated read, GET /instance-types, proves the key
  * and that is all an account says. data must be the object of types.
  */

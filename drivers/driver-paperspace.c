@@ -1406,10 +1406,10 @@ ps_list(const struct drv_ctx *ctx, struct drv_instance **out, size_t *n,
 }
 
 /*
- * The v1 API shows no balance or spend cap (paperspace.md 2); its
- * documented who-am-I, GET /auth/session, answers null rather than 401
- * for a session it does not know, so a one-item machine list, which
- * answers 401 UNAUTHORIZED to a wrong key, is the check.
+ * The v1 API shows no balance or spend cap (paperspace.md 2). Its
+ * who-am-I, GET /auth/session, answers null "when not logged in", so a
+ * wrong key might get a 200 there; a one-item machine list answers a
+ * documented 401 UNAUTHORIZED, so it is the check.
  */
 int
 paperspace_account_parse(const char *body, size_t len,
