@@ -121,7 +121,7 @@ struct drv_account {
 	double		 limit;		/* the provider's cap, per limit_secs */
 	int		 limit_secs;
 	int		 has_spend;
-	double		 spend_per_hour;	/* what the account spends now */
+	double		 spend_per_hour;	/* spent per hour now */
 };
 
 /* An account call is a check, not work: short, and never retried. */

@@ -21,15 +21,15 @@ const struct cmd_entry cmd_doctor_entry = {
 	"doctor",
 	"[--json] [--offline]",
 	"check config, state, API keys and provider reachability",
-	"Checks that the configuration and templates load, the state store\n"
-	"opens, which providers have keys (never printing them), and makes one\n"
-	"authenticated read-only call per provider with a key. A refused key\n"
-	"fails and names where it came from; a provider that cannot be reached\n"
-	"is a warning. Shows the account's balance and the provider's own spend\n"
-	"limit where the API gives them, and warns when that limit, spent all\n"
-	"day, is above fleet's budget (or there is no budget). Exit 0 when\n"
-	"nothing failed, 1 when a check failed, 2 when the configuration itself\n"
-	"does not load.\n\n"
+	"Checks that the configuration and templates load, the state\n"
+	"store opens, which providers have keys (never printing them),\n"
+	"and makes one authenticated read-only call per provider with a\n"
+	"key. A refused key fails and names where it came from; a\n"
+	"provider that cannot be reached is a warning. Shows the account's\n"
+	"balance and the provider's own spend limit where the API gives\n"
+	"them, and warns when that limit, spent all day, is above fleet's\n"
+	"budget (or there is no budget). Exit 0 when nothing failed, 1\n"
+	"when a check failed, 2 when the configuration does not load.\n\n"
 	"  --offline   skip the network checks\n"
 	"  --json      one JSON object: {\"ok\": bool, \"checks\": [{check,\n"
 	"              status, detail}]}; account checks add provider,\n"
@@ -229,9 +229,31 @@ doctor_key_hint(const struct fleet_driver *drv, struct cmd_ctx *ctx,
 }
 
 /*
- * One authenticated read-only call. A refused key is the user's to fix
- * and fails; an API that does not answer is not their config: a warning.
+ * A refused key is the user's to fix and fails; an API that does not
+ * answer is not their configuration: a warning.
  */
+static void
+doctor_account_failed(struct doctor *d, struct cmd_ctx *ctx,
+    const struct fleet_driver *drv, const struct drv_ctx *dctx,
+    enum creds_source from, const char *src, const struct drv_error *err)
+{
+	char	*what = xprintf("%s account", drv->name), *hint;
+	cJSON	*o;
+
+	if (err->kind == DRV_ERR_AUTH) {
+		hint = doctor_key_hint(drv, ctx, from);
+		o = doctor_report(d, what, "fail", "the key from %s was "
+		    "refused: %s; %s", src, err->message, hint);
+		free(hint);
+	} else
+		o = doctor_report(d, what, "warn", "%s API at %s cannot be "
+		    "checked now: %s", drv->name, dctx->base_url,
+		    err->message);
+	doctor_account_json(o, drv->name, src, NULL);
+	free(what);
+}
+
+/* One authenticated read-only call: the account, then its spend limit. */
 static void
 doctor_account(struct doctor *d, struct cmd_ctx *ctx,
     const struct fleet_driver *drv, const struct drv_ctx *dctx,
@@ -239,39 +261,25 @@ doctor_account(struct doctor *d, struct cmd_ctx *ctx,
 {
 	struct drv_account	 a;
 	struct drv_error	 err;
-	char			*what, *txt, *hint = NULL;
+	char			*what, *txt;
 	cJSON			*o;
 
-	what = xprintf("%s account", drv->name);
 	memset(&a, 0, sizeof a);
 	memset(&err, 0, sizeof err);
-	if (drv->account == NULL) {
-		doctor_report(d, what, "ok", "no account call for %s",
-		    drv->name);
-		free(what);
-		return;
-	}
+	if (drv->account == NULL)
+		return;		/* a driver with nothing to ask */
 	if (drv->account(dctx, &a, &err) != 0) {
-		if (err.kind == DRV_ERR_AUTH)
-			o = doctor_report(d, what, "fail", "the key from %s "
-			    "was refused: %s; %s", src, err.message,
-			    hint = doctor_key_hint(drv, ctx, from));
-		else
-			o = doctor_report(d, what, "warn", "%s API at %s "
-			    "cannot be checked now: %s", drv->name,
-			    dctx->base_url, err.message);
-		doctor_account_json(o, drv->name, src, NULL);
-		free(hint);
-		free(what);
+		doctor_account_failed(d, ctx, drv, dctx, from, src, &err);
 		return;
 	}
+	what = xprintf("%s account", drv->name);
 	txt = doctor_account_text(&a);
 	o = doctor_report(d, what, "ok", "%s (key from %s)", txt, src);
 	doctor_account_json(o, drv->name, src, &a);
 	free(txt);
+	free(what);
 	doctor_limit(d, ctx, drv->name, &a);
 	drv_account_clear(&a);
-	free(what);
 }
 
 /* Without a budget nothing of fleet's stops spend but idle timeouts. */
