@@ -503,9 +503,9 @@ lambda_id_ok(const char *id)
  * with a typed error and reply freed. Bearer auth, as Lambda recommends.
  */
 static int
-lambda_call(const struct drv_ctx *ctx, const char *method, const char *path,
-    const char *body, int retries, int launch, struct lambda_reply *reply,
-    struct drv_error *err)
+lambda_call_t(const struct drv_ctx *ctx, const char *method, const char *path,
+    const char *body, int retries, int launch, long timeout_ms,
+    struct lambda_reply *reply, struct drv_error *err)
 {
 	struct http_request	 req;
 	const char		*base = ctx->base_url != NULL ?
@@ -528,6 +528,7 @@ lambda_call(const struct drv_ctx *ctx, const char *method, const char *path,
 	req.secret = ctx->api_key;
 	req.body = body;
 	req.retries = retries;
+	req.timeout_ms = timeout_ms;
 	r = http_do(&req, &reply->resp, &cause);
 	free(url);
 	if (r != 0) {
@@ -552,6 +553,45 @@ lambda_call(const struct drv_ctx *ctx, const char *method, const char *path,
 		return (-1);
 	}
 	return (0);
+}
+
+static int
+lambda_call(const struct drv_ctx *ctx, const char *method, const char *path,
+    const char *body, int retries, int launch, struct lambda_reply *reply,
+    struct drv_error *err)
+{
+	return (lambda_call_t(ctx, method, path, body, retries, launch, 0,
+	    reply, err));
+}
+
+/*
+ * lambda.md 3 lists no account, balance or billing endpoint, so
+ * the cheapest authenticated read, GET /instance-types, proves the key
+ * and that is all an account says. data must be the object of types.
+ */
+int
+lambda_parse_account(const cJSON *data, struct drv_account *a)
+{
+	memset(a, 0, sizeof *a);
+	return (cJSON_IsObject(data) ? 0 : -1);
+}
+
+static int
+lambda_account(const struct drv_ctx *ctx, struct drv_account *a,
+    struct drv_error *err)
+{
+	struct lambda_reply	 rep;
+	int			 rc;
+
+	memset(a, 0, sizeof *a);
+	if (lambda_call_t(ctx, "GET", "/instance-types", NULL, 0, 0,
+	    DRV_ACCOUNT_TIMEOUT_MS, &rep, err) != 0)
+		return (-1);
+	if ((rc = lambda_parse_account(rep.data, a)) != 0)
+		drv_error_set(err, DRV_ERR_TRANSIENT, 200, "lambda: "
+		    "GET /instance-types: \"data\" is not an object");
+	http_response_free(&rep.resp);
+	return (rc);
 }
 
 static int
@@ -894,4 +934,5 @@ const struct fleet_driver driver_lambda = {
 	.stop = lambda_unsupported,
 	.start = lambda_unsupported,
 	.terminate = lambda_terminate,
+	.account = lambda_account,
 };

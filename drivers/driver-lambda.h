@@ -23,6 +23,8 @@ int	 lambda_parse_offers(const cJSON *data,
 void	 lambda_map_error(long status, const cJSON *body, const char *raw,
 	    int launch, struct drv_error *);
 /* Does a template GPU model ("A100 80GB", "NVIDIA H100") fit this type? */
+/* data of GET /instance-types as an account: the key works, no more. */
+int	 lambda_parse_account(const cJSON *data, struct drv_account *);
 int	 lambda_gpu_matches(const char *want, const char *gpu_description,
 	    int vram_gb);
 

@@ -440,8 +440,8 @@ ps_escape(const char *s)
  * err set (and resp already freed) otherwise.
  */
 static int
-ps_call(const struct drv_ctx *ctx, const char *method, const char *path,
-    const char *body, int retries, struct http_response *resp,
+ps_call_t(const struct drv_ctx *ctx, const char *method, const char *path,
+    const char *body, int retries, long timeout_ms, struct http_response *resp,
     struct drv_error *err)
 {
 	struct http_request	 req;
@@ -462,6 +462,7 @@ ps_call(const struct drv_ctx *ctx, const char *method, const char *path,
 	req.secret = ctx->api_key != NULL ? ctx->api_key : "";
 	req.body = body;
 	req.retries = retries;
+	req.timeout_ms = timeout_ms;
 	r = http_do(&req, resp, &cause);
 	free(url);
 	if (r != 0) {
@@ -479,6 +480,14 @@ ps_call(const struct drv_ctx *ctx, const char *method, const char *path,
 		return (-1);
 	}
 	return (0);
+}
+
+static int
+ps_call(const struct drv_ctx *ctx, const char *method, const char *path,
+    const char *body, int retries, struct http_response *resp,
+    struct drv_error *err)
+{
+	return (ps_call_t(ctx, method, path, body, retries, 0, resp, err));
 }
 
 /* ---- parsing --------------------------------------------------------- */
@@ -1399,6 +1408,47 @@ ps_list(const struct drv_ctx *ctx, struct drv_instance **out, size_t *n,
 	return (0);
 }
 
+/*
+ * The v1 API shows no balance or spend cap (paperspace.md 2). Its
+ * who-am-I, GET /auth/session, answers null "when not logged in", so a
+ * wrong key might get a 200 there; a one-item machine list answers a
+ * documented 401 UNAUTHORIZED, so it is the check.
+ */
+int
+paperspace_account_parse(const char *body, size_t len,
+    struct drv_account *a, struct drv_error *err)
+{
+	cJSON	*j;
+	int	 ok;
+
+	memset(a, 0, sizeof *a);
+	if (body == NULL || (j = cJSON_ParseWithLength(body, len)) == NULL)
+		return (drv_error_set(err, DRV_ERR_TRANSIENT, 0, "paperspace: "
+		    "answer is not JSON"));
+	ok = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "items"));
+	cJSON_Delete(j);
+	if (!ok)
+		return (drv_error_set(err, DRV_ERR_TRANSIENT, 0, "paperspace: "
+		    "machine list without items"));
+	return (0);
+}
+
+static int
+ps_account(const struct drv_ctx *ctx, struct drv_account *a,
+    struct drv_error *err)
+{
+	struct http_response	 resp;
+	int			 rc;
+
+	memset(a, 0, sizeof *a);
+	if (ps_call_t(ctx, "GET", "/machines?limit=1", NULL, 0,
+	    DRV_ACCOUNT_TIMEOUT_MS, &resp, err) != 0)
+		return (-1);
+	rc = paperspace_account_parse(resp.body, resp.len, a, err);
+	http_response_free(&resp);
+	return (rc);
+}
+
 /* ---- stop, start, terminate ------------------------------------------ */
 
 /*
@@ -1492,4 +1542,5 @@ const struct fleet_driver driver_paperspace = {
 	.stop = ps_stop,
 	.start = ps_start,
 	.terminate = ps_terminate,
+	.account = ps_account,
 };

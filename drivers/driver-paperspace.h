@@ -46,6 +46,9 @@ int	 paperspace_error_parse(long status, const char *body, size_t len,
  * The hourly price of a machine type: FLEET_PAPERSPACE_PRICES first, then
  * the built-in table; 0 if neither knows it.
  */
+/* GET /machines?limit=1 as an account: the key works, no more. */
+int	 paperspace_account_parse(const char *body, size_t len,
+	    struct drv_account *, struct drv_error *);
 double	 paperspace_price(const char *type);
 /* Check a FLEET_PAPERSPACE_PRICES value; -1 with cause if malformed. */
 int	 paperspace_prices_check(const char *spec, char **cause);

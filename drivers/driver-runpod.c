@@ -82,6 +82,10 @@ static const char runpod_q_bid_resume[] =
 static const char runpod_q_terminate[] =
     "mutation terminatePod($podId: String!) { "
     "podTerminate(input: {podId: $podId}) }";
+/* The fields runpodctl reads for its `user` command (runpod.md 3.10). */
+static const char runpod_q_account[] =
+    "query myself { myself { id email clientBalance currentSpendPerHr "
+    "spendLimit } }";
 /* %d: the GPU count, an integer we format ourselves. */
 static const char runpod_q_gpus[] =
     "query GpuTypes { gpuTypes { id displayName memoryInGb maxGpuCount "
@@ -202,8 +206,9 @@ runpod_response(long status, const cJSON *json, const char *root,
  * data.<root> (it may be a JSON null).
  */
 static int
-runpod_call(const struct drv_ctx *ctx, const char *query, cJSON *vars,
-    const char *root, int retries, cJSON **out, struct drv_error *err)
+runpod_call_t(const struct drv_ctx *ctx, const char *query, cJSON *vars,
+    const char *root, int retries, long timeout_ms, cJSON **out,
+    struct drv_error *err)
 {
 	struct http_request	 req;
 	struct http_response	 resp;
@@ -232,7 +237,7 @@ runpod_call(const struct drv_ctx *ctx, const char *query, cJSON *vars,
 	req.auth = HTTP_AUTH_BEARER;
 	req.secret = ctx->api_key;
 	req.body = s;
-	req.timeout_ms = RUNPOD_TIMEOUT_MS;
+	req.timeout_ms = timeout_ms;
 	req.retries = retries;
 	if (http_do(&req, &resp, &cause) != 0)
 		drv_error_set(err, DRV_ERR_TRANSIENT, 0, "runpod: %s", cause);
@@ -245,6 +250,66 @@ runpod_call(const struct drv_ctx *ctx, const char *query, cJSON *vars,
 	explicit_bzero(s, strlen(s));
 	cJSON_free(s);
 	http_response_free(&resp);
+	return (rc);
+}
+
+static int
+runpod_call(const struct drv_ctx *ctx, const char *query, cJSON *vars,
+    const char *root, int retries, cJSON **out, struct drv_error *err)
+{
+	return (runpod_call_t(ctx, query, vars, root, retries,
+	    RUNPOD_TIMEOUT_MS, out, err));
+}
+
+/*
+ * data.myself of the account query. Numbers RunPod leaves out (or null)
+ * stay unknown rather than 0: a limit of 0 would read as "no spend".
+ */
+int
+runpod_parse_account(const cJSON *me, struct drv_account *a)
+{
+	const cJSON	*v;
+	const char	*who;
+
+	memset(a, 0, sizeof *a);
+	if (!cJSON_IsObject(me))
+		return (-1);
+	if ((who = drv_json_str(me, "email")) == NULL || *who == '\0')
+		who = drv_json_str(me, "id");
+	if (who != NULL && *who != '\0')
+		a->who = drv_text_clean(who, strlen(who), 0);
+	v = cJSON_GetObjectItemCaseSensitive(me, "clientBalance");
+	if ((a->has_balance = cJSON_IsNumber(v) && isfinite(v->valuedouble)))
+		a->balance = v->valuedouble;
+	v = cJSON_GetObjectItemCaseSensitive(me, "spendLimit");
+	if ((a->has_limit = cJSON_IsNumber(v) && isfinite(v->valuedouble) &&
+	    v->valuedouble >= 0)) {
+		a->limit = v->valuedouble;
+		a->limit_secs = 3600;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(me, "currentSpendPerHr");
+	if ((a->has_spend = cJSON_IsNumber(v) && isfinite(v->valuedouble) &&
+	    v->valuedouble >= 0))
+		a->spend_per_hour = v->valuedouble;
+	return (0);
+}
+
+/* A key GraphQL accepts yet maps to no user is no key at all. */
+static int
+driver_runpod_account(const struct drv_ctx *ctx, struct drv_account *a,
+    struct drv_error *err)
+{
+	cJSON	*me;
+	int	 rc;
+
+	memset(a, 0, sizeof *a);
+	if (runpod_call_t(ctx, runpod_q_account, NULL, "myself", 0,
+	    DRV_ACCOUNT_TIMEOUT_MS, &me, err) != 0)
+		return (-1);
+	if ((rc = runpod_parse_account(me, a)) != 0)
+		drv_error_set(err, DRV_ERR_AUTH, 200, "runpod: myself is "
+		    "null: the key belongs to no account");
+	cJSON_Delete(me);
 	return (rc);
 }
 
@@ -1183,4 +1248,5 @@ const struct fleet_driver driver_runpod = {
 	.stop = driver_runpod_stop,
 	.start = driver_runpod_start,
 	.terminate = driver_runpod_terminate,
+	.account = driver_runpod_account,
 };

@@ -17,6 +17,8 @@ struct fleet_template;
  */
 int	 runpod_response(long status, const cJSON *json, const char *root,
 	    const cJSON **value, struct drv_error *);
+/* data.myself (id, email, clientBalance, spendLimit...) as an account. */
+int	 runpod_parse_account(const cJSON *myself, struct drv_account *);
 /* Classify a provider message (errors[0].message) into a typed error. */
 enum drv_err runpod_classify(const char *message);
 /* A pod object (pod, myself.pods[], a create answer) as a drv_instance. */

@@ -1,6 +1,7 @@
 /* driver-vast.c: Vast.ai, a marketplace: search offers, rent one, watch it. */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@
  *	list		GET /api/v1/instances/ (paged; v0 list is deprecated)
  *	stop/start	PUT /api/v0/instances/ID/ {"state": "stopped"|"running"}
  *	terminate	DELETE /api/v0/instances/ID/
+ *	account		GET /api/v0/users/current/ (what `vastai show user`
+ *			reads: credit, email, id)
  *
  * The key goes in "Authorization: Bearer", never in the URL.
  *
@@ -553,8 +556,8 @@ vast_is_deprecated(const char *body, size_t len)
  * is deprecated (err filled too).
  */
 static int
-vast_call(const struct drv_ctx *ctx, const char *method, const char *path,
-    const char *body, int retries, int creating, cJSON **out,
+vast_call_t(const struct drv_ctx *ctx, const char *method, const char *path,
+    const char *body, int retries, int creating, long timeout_ms, cJSON **out,
     struct drv_error *err)
 {
 	struct http_request	 req;
@@ -583,6 +586,7 @@ vast_call(const struct drv_ctx *ctx, const char *method, const char *path,
 	req.body = body;
 	req.retries = retries;
 	req.backoff_ms = VAST_BACKOFF_MS;
+	req.timeout_ms = timeout_ms;
 	log_debug("%s %s", method, url);
 	if (http_do(&req, &resp, &cause) != 0) {
 		drv_error_set(err, DRV_ERR_TRANSIENT, 0, "vast: %s",
@@ -616,6 +620,15 @@ out:
 	free(url);
 	http_response_free(&resp);
 	return (rc);
+}
+
+static int
+vast_call(const struct drv_ctx *ctx, const char *method, const char *path,
+    const char *body, int retries, int creating, cJSON **out,
+    struct drv_error *err)
+{
+	return (vast_call_t(ctx, method, path, body, retries, creating, 0,
+	    out, err));
 }
 
 /* ---- parsing ---- */
@@ -1590,6 +1603,53 @@ vast_terminate(const struct drv_ctx *ctx, const char *id,
 }
 
 /*
+ * GET /api/v0/users/current/. `credit` is the prepaid balance `vastai
+ * show user` prints ("Credit", 2 decimals); `balance` there is the
+ * invoiced amount, not money left, and `balance_threshold` only sends a
+ * low-balance mail: Vast has no cap on spend, so the limit stays unknown.
+ */
+int
+vast_account_from_json(const cJSON *o, struct drv_account *a)
+{
+	const cJSON	*v;
+	const char	*who;
+
+	memset(a, 0, sizeof *a);
+	if (!cJSON_IsObject(o))
+		return (-1);
+	if ((who = drv_json_str(o, "email")) == NULL || *who == '\0')
+		who = drv_json_str(o, "username");
+	if (who != NULL && *who != '\0')
+		a->who = drv_text_clean(who, strlen(who), 0);
+	else if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "id")))
+		a->who = xprintf("user %lld", (long long)v->valuedouble);
+	v = cJSON_GetObjectItemCaseSensitive(o, "credit");
+	if ((a->has_balance = cJSON_IsNumber(v) && isfinite(v->valuedouble)))
+		a->balance = v->valuedouble;
+	return (0);
+}
+
+static int
+vast_account(const struct drv_ctx *ctx, struct drv_account *a,
+    struct drv_error *err)
+{
+	cJSON	*root = NULL;
+	int	 rc;
+
+	memset(a, 0, sizeof *a);
+	if (vast_call_t(ctx, "GET", "/api/v0/users/current/", NULL, 0, 0,
+	    DRV_ACCOUNT_TIMEOUT_MS, &root, err) != 0)
+		return (-1);
+	/* The key is not always echoed, yet never keep it. */
+	cJSON_DeleteItemFromObjectCaseSensitive(root, "api_key");
+	if ((rc = vast_account_from_json(root, a)) != 0)
+		drv_error_set(err, DRV_ERR_TRANSIENT, 200, "vast: "
+		    "users/current is not a user");
+	cJSON_Delete(root);
+	return (rc);
+}
+
+/*
  * `vastai set api-key` writes the bare key to $XDG_CONFIG_HOME/vastai/
  * vast_api_key (~/.config/vastai/...); older CLIs used ~/.vast_api_key.
  */
@@ -1615,4 +1675,5 @@ const struct fleet_driver driver_vast = {
 	.stop = vast_stop,
 	.start = vast_start,
 	.terminate = vast_terminate,
+	.account = vast_account,
 };

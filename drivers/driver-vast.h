@@ -51,6 +51,8 @@ int		 vast_instances_from_json(const char *body, size_t len,
 		    struct drv_error *);
 
 /* Does a template GPU model (e.g. "A100 80GB") accept a Vast gpu_name? */
+/* GET /api/v0/users/current/ as an account (credit, email). */
+int		 vast_account_from_json(const cJSON *, struct drv_account *);
 int		 vast_model_accepts(const char *model, const char *gpu_name,
 		    int *min_vram_gb);
 

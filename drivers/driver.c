@@ -239,6 +239,13 @@ drv_offer_clear(struct drv_offer *o)
 }
 
 void
+drv_account_clear(struct drv_account *a)
+{
+	free(a->who);
+	memset(a, 0, sizeof *a);
+}
+
+void
 drv_offer_list_free(struct drv_offer *o, size_t n)
 {
 	size_t	i;

@@ -106,6 +106,27 @@ struct drv_create_req {
 	double				 bid;
 };
 
+/*
+ * The account behind a key, as `fleet doctor` shows it: what one
+ * authenticated read-only call says. Each has_ flag says whether the
+ * provider gave that value; amounts are USD. The provider's own spend
+ * limit is a cap on spend per limit_secs (RunPod: per hour, 3600), so a
+ * caller compares like with like.
+ */
+struct drv_account {
+	char		*who;		/* email or id, NULL if not given */
+	int		 has_balance;
+	double		 balance;	/* credit left */
+	int		 has_limit;
+	double		 limit;		/* the provider's cap, per limit_secs */
+	int		 limit_secs;
+	int		 has_spend;
+	double		 spend_per_hour;	/* spent per hour now */
+};
+
+/* An account call is a check, not work: short, and never retried. */
+#define DRV_ACCOUNT_TIMEOUT_MS	10000
+
 #define DRV_CAN_STOP	0x1	/* stop/start keep the instance */
 #define DRV_NEEDS_KEY	0x2	/* needs an API key */
 #define DRV_LOCAL	0x4	/* runs on this machine */
@@ -157,6 +178,12 @@ struct fleet_driver {
 		    struct drv_error *);
 	int	(*terminate)(const struct drv_ctx *, const char *id,
 		    struct drv_error *);
+	/*
+	 * One authenticated read-only call (fleet doctor). DRV_ERR_AUTH
+	 * means the key was refused; NULL: the provider needs no key.
+	 */
+	int	(*account)(const struct drv_ctx *, struct drv_account *,
+		    struct drv_error *);
 };
 
 extern const struct fleet_driver *driver_table[];
@@ -176,6 +203,7 @@ int	 drv_error_set(struct drv_error *, enum drv_err, int http_status,
 void	 drv_instance_clear(struct drv_instance *);
 void	 drv_instance_list_free(struct drv_instance *, size_t);
 void	 drv_offer_clear(struct drv_offer *);
+void	 drv_account_clear(struct drv_account *);
 void	 drv_offer_list_free(struct drv_offer *, size_t);
 char	*drv_instance_upstream(const struct drv_instance *,
 	    const struct fleet_template *);

@@ -38,6 +38,10 @@
  *	    "pod_key_terminate": false, a pod-scoped key may stop its pod
  *		but not terminate it (whether RunPod allows it is
  *		unconfirmed): podTerminate answers a GraphQL error.
+ *	    "balance": N, myself.clientBalance (default 100; null: left out);
+ *	    "spend_limit": N, myself.spendLimit, USD per hour (default 80,
+ *		RunPod's default account limit; null: left out).
+ *	    myself.currentSpendPerHr is the sum of its live pods' costPerHr.
  *	GET /_fake/input?pod=ID[&env=KEY|&field=NAME]	no auth: the create
  *	    input the fake kept for that pod (JSON), or one env value or
  *	    string field of it as text/plain (fc_reply_kept()).
@@ -109,6 +113,11 @@ static struct {
 	int	 zero_gpu;
 	int	 gpu_util;	/* runtime.gpus[].gpuUtilPercent */
 	int	 pod_key_no_terminate;
+	int	 init;	/* reset ran: the defaults below are set */
+	int	 no_balance;
+	double	 balance;
+	int	 no_limit;
+	double	 spend_limit;
 } rp;
 
 static const char *
@@ -122,6 +131,9 @@ rp_reset(struct fc *fc __unused)
 {
 	free(rp.key);
 	memset(&rp, 0, sizeof rp);
+	rp.init = 1;
+	rp.balance = 100;
+	rp.spend_limit = 80;
 }
 
 static const struct rp_gpu *
@@ -471,17 +483,25 @@ rp_myself(struct fc_req *req)
 {
 	struct fc_instance	*inst;
 	cJSON			*me, *pods;
+	double			 spend = 0;
 
 	me = cJSON_CreateObject();
 	cJSON_AddStringToObject(me, "id", "user_fake0001");
 	cJSON_AddStringToObject(me, "email", "fleet@example.com");
-	cJSON_AddNumberToObject(me, "clientBalance", 100);
+	if (!rp.no_balance)
+		cJSON_AddNumberToObject(me, "clientBalance", rp.balance);
+	if (!rp.no_limit)
+		cJSON_AddNumberToObject(me, "spendLimit", rp.spend_limit);
 	pods = cJSON_AddArrayToObject(me, "pods");
 	TAILQ_FOREACH(inst, &req->fc->instances, entry) {
-		if (strcmp(inst->provider, RUNPOD) == 0 &&
-		    rp_find(req->fc, inst->id) == inst)
-			cJSON_AddItemToArray(pods, rp_pod_json(inst));
+		if (strcmp(inst->provider, RUNPOD) != 0 ||
+		    rp_find(req->fc, inst->id) != inst)
+			continue;
+		cJSON_AddItemToArray(pods, rp_pod_json(inst));
+		if (inst->state == FC_RUNNING || inst->state == FC_BOOTING)
+			spend += inst->price;
 	}
+	cJSON_AddNumberToObject(me, "currentSpendPerHr", spend);
 	rp_data(req, "myself", me);
 }
 
@@ -720,6 +740,7 @@ static void
 rp_fake_config(struct fc_req *req)
 {
 	cJSON		*j = fc_req_json(req);
+	const cJSON	*v;
 	const char	*s;
 
 	if (!cJSON_IsObject(j)) {
@@ -744,6 +765,14 @@ rp_fake_config(struct fc_req *req)
 		rp.zero_gpu = cJSON_IsTrue(cJSON_GetObjectItem(j, "zero_gpu"));
 	if (cJSON_GetObjectItem(j, "gpu_util") != NULL)
 		rp.gpu_util = (int)fc_json_number(j, "gpu_util", 0);
+	if ((v = cJSON_GetObjectItem(j, "balance")) != NULL) {
+		rp.no_balance = !cJSON_IsNumber(v);
+		rp.balance = fc_json_number(j, "balance", 0);
+	}
+	if ((v = cJSON_GetObjectItem(j, "spend_limit")) != NULL) {
+		rp.no_limit = !cJSON_IsNumber(v);
+		rp.spend_limit = fc_json_number(j, "spend_limit", 0);
+	}
 	if (cJSON_GetObjectItem(j, "pod_key_terminate") != NULL)
 		rp.pod_key_no_terminate = !cJSON_IsTrue(cJSON_GetObjectItem(j,
 		    "pod_key_terminate"));
@@ -847,6 +876,8 @@ rp_handle(struct fc_req *req)
 {
 	char	*scope;
 
+	if (!rp.init)
+		rp_reset(req->fc);
 	if (strcmp(req->subpath, "/_fake") == 0 &&
 	    strcmp(req->method, "POST") == 0) {
 		rp_fake_config(req);

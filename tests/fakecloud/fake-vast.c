@@ -24,6 +24,8 @@
  *	PUT  /api/v0/instances/ID/ {"state"|"label"}	{"success":true}
  *	PUT  /api/v0/instances/reboot/ID/	{"success":true}
  *	DELETE /api/v0/instances/ID/		{"success":true,"msg":...}
+ *	GET  /api/v0/users/current/		the user, as `vastai show user`
+ *						reads it: id, email, credit...
  *
  * Auth: "Authorization: Bearer KEY" or ?api_key=KEY. The accepted key is
  * $FAKECLOUD_VAST_KEY (or /_fake/config api_key); unset, any key is fine.
@@ -56,6 +58,7 @@
  *			running): the machine's GPUs are taken
  *	container_key_destroy	false: an instance's own key may stop it
  *			but not destroy it (its scope is unconfirmed)
+ *	credit		users/current credit, USD (25; null: left out)
  * POST /vast/_fake/instance {"id","actual_status","status_msg"} forces
  * what an instance reports (null clears); GET /vast/_fake/billing gives
  * per-instance accrued cost and whether it still bills; GET
@@ -142,6 +145,8 @@ static struct {
 	int		 ports_list;
 	int		 start_unavailable;
 	int		 own_key_no_destroy;
+	int		 no_credit;
+	double		 credit;
 	unsigned int	 next_id;
 } fv;
 
@@ -168,6 +173,7 @@ fv_reset(struct fc *fc __unused)
 	fv.missing_status = 200;
 	fv.destroy_missing = 404;
 	fv.page_max = VAST_PAGE_MAX;
+	fv.credit = 25;
 }
 
 /* ---- replies in Vast's shapes ---- */
@@ -1319,6 +1325,28 @@ fv_destroy(struct fc_req *req, const char *id)
 	free(msg);
 }
 
+/*
+ * GET /api/v0/users/current/: a subset of the fields `vastai show user`
+ * prints; balance is what was invoiced, credit what is left.
+ */
+static void
+fv_user(struct fc_req *req)
+{
+	cJSON	*o = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(o, "id", 424242);
+	cJSON_AddStringToObject(o, "username", "fleet-test");
+	cJSON_AddStringToObject(o, "email", "fleet@example.com");
+	cJSON_AddNumberToObject(o, "balance", 0);
+	if (!fv.no_credit)
+		cJSON_AddNumberToObject(o, "credit", fv.credit);
+	cJSON_AddBoolToObject(o, "balance_threshold_enabled", 0);
+	cJSON_AddNumberToObject(o, "balance_threshold", 0);
+	cJSON_AddBoolToObject(o, "can_pay", 1);
+	cJSON_AddBoolToObject(o, "has_billing", 1);
+	fc_reply_json(req, 200, o);
+}
+
 /* ---- fake-only routes ---- */
 
 static int
@@ -1370,7 +1398,10 @@ fv_config(struct fc_req *req)
 			fv.start_unavailable = cJSON_IsTrue(v);
 		else if (strcmp(k, "container_key_destroy") == 0)
 			fv.own_key_no_destroy = !cJSON_IsTrue(v);
-		else if (strcmp(k, "taken_status") == 0)
+		else if (strcmp(k, "credit") == 0) {
+			fv.no_credit = !cJSON_IsNumber(v);
+			fv.credit = cJSON_IsNumber(v) ? v->valuedouble : 0;
+		} else if (strcmp(k, "taken_status") == 0)
 			bad |= fv_config_int(v, 200, 599, &fv.taken_status);
 		else if (strcmp(k, "deprecated_status") == 0)
 			bad |= fv_config_int(v, 200, 599, &fv.deprecated_status);
@@ -1574,6 +1605,9 @@ fv_handle(struct fc_req *req)
 		fv_error(req, 404, NULL, "Not Found");
 	else if (n == 4 && strcmp(seg[2], "asks") == 0 && strcmp(m, "PUT") == 0)
 		fv_create(req, seg[3]);
+	else if (n == 4 && strcmp(seg[2], "users") == 0 &&
+	    strcmp(seg[3], "current") == 0 && strcmp(m, "GET") == 0)
+		fv_user(req);
 	else if (strcmp(seg[2], "instances") != 0)
 		fv_error(req, 404, NULL, "Not Found");
 	else if (n == 3 && strcmp(m, "GET") == 0)

@@ -18,7 +18,12 @@ static void
 fuzz_pods(const cJSON *v)
 {
 	struct drv_instance	 in;
+	struct drv_account	 a;
 	const cJSON		*p;
+
+	/* myself is the account too (fleet doctor). */
+	if (runpod_parse_account(v, &a) == 0)
+		drv_account_clear(&a);
 
 	if (runpod_parse_pod(v, &in) == 0)
 		drv_instance_clear(&in);

@@ -51,6 +51,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fleet_template	 t;
 	struct tmpl_port	 p;
 	struct drv_instance	*list, in;
+	struct drv_account	 acct;
 	struct drv_offer	*offers;
 	struct drv_error	 err;
 	const char		*body;
@@ -85,6 +86,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		o = cJSON_GetObjectItemCaseSensitive(j, "instances");
 		if (vast_instance_from_json(o != NULL ? o : j, &in) == 0)
 			drv_instance_clear(&in);
+		/* The same bytes as users/current (fleet doctor). */
+		if (vast_account_from_json(j, &acct) == 0)
+			drv_account_clear(&acct);
 		cJSON_Delete(j);
 		break;
 	case 3:

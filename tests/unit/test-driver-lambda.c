@@ -653,6 +653,37 @@ test_stop_start(void **state __unused)
 	assert_non_null(driver_find("lambda"));
 }
 
+/* GET /instance-types proves the key; Lambda shows no balance. */
+static void
+test_account(void **state __unused)
+{
+	struct drv_account	 a;
+	struct drv_error	 err;
+	cJSON			*j;
+
+	j = cJSON_Parse("{\"gpu_1x_a10\":{}}");
+	assert_int_equal(lambda_parse_account(j, &a), 0);
+	assert_false(a.has_balance || a.has_limit || a.has_spend);
+	assert_null(a.who);
+	cJSON_Delete(j);
+	j = cJSON_Parse("[]");
+	assert_int_equal(lambda_parse_account(j, &a), -1);
+	cJSON_Delete(j);
+
+	assert_int_equal(ctl("POST", "/lambda/_control",
+	    "{\"api_key\":\"the-right-key\"}", NULL), 200);
+	ctx.api_key = "the-right-key";
+	memset(&err, 0, sizeof err);
+	assert_int_equal(driver_lambda.account(&ctx, &a, &err), 0);
+	drv_account_clear(&a);
+	ctx.api_key = "wrong-key-77";
+	assert_int_equal(driver_lambda.account(&ctx, &a, &err), -1);
+	assert_int_equal(err.kind, DRV_ERR_AUTH);
+	assert_int_equal(err.http_status, 401);
+	assert_non_null(strstr(err.message, "global/invalid-api-key"));
+	assert_no_key(&err);
+}
+
 static void
 test_bad_key(void **state __unused)
 {
@@ -1039,6 +1070,7 @@ main(void)
 		T(test_list),
 		T(test_stop_start),
 		T(test_bad_key),
+		T(test_account),
 		T(test_capacity),
 		T(test_no_ssh_key),
 		T(test_transient),

@@ -515,6 +515,33 @@ test_list_paginates_and_filters(void **state __unused)
 
 /* ---- errors ---- */
 
+/* A one-item machine list proves the key; no balance in the API. */
+static void
+test_account(void **state __unused)
+{
+	struct drv_ctx		 c = ctx_with(KEY);
+	struct drv_account	 a;
+	struct drv_error	 err;
+	const char		*b;
+
+	b = "{\"hasMore\":false,\"items\":[]}";
+	assert_int_equal(paperspace_account_parse(b, strlen(b), &a, &err), 0);
+	assert_false(a.has_balance || a.has_limit || a.has_spend);
+	b = "{\"code\":\"UNAUTHORIZED\"}";
+	assert_int_equal(paperspace_account_parse(b, strlen(b), &a, &err), -1);
+	assert_int_equal(err.kind, DRV_ERR_TRANSIENT);
+
+	fc_post("/paperspace/_fake/config", "{\"api_key\":\"" KEY "\"}");
+	memset(&err, 0, sizeof err);
+	assert_int_equal(driver_paperspace.account(&c, &a, &err), 0);
+	drv_account_clear(&a);
+	c = ctx_with(WRONG_KEY);
+	assert_int_equal(driver_paperspace.account(&c, &a, &err), -1);
+	assert_int_equal(err.kind, DRV_ERR_AUTH);
+	assert_int_equal(err.http_status, 401);
+	assert_null(strstr(err.message, WRONG_KEY));
+}
+
 static void
 test_bad_key_is_auth(void **state __unused)
 {
@@ -950,6 +977,7 @@ main(void)
 		cmocka_unit_test_setup(test_offers_from_table, reset),
 		cmocka_unit_test_setup(test_offers_models_and_capacity, reset),
 		cmocka_unit_test_setup(test_lifecycle, reset),
+		cmocka_unit_test_setup(test_account, reset),
 		cmocka_unit_test_setup(test_create_chooses_cheapest, reset),
 		cmocka_unit_test_setup(test_list_paginates_and_filters, reset),
 		cmocka_unit_test_setup(test_bad_key_is_auth, reset),

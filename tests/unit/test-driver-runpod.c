@@ -560,6 +560,75 @@ test_bad_key(void **arg __unused)
 	template_free(t);
 }
 
+/* myself: balance and the hourly spend limit, set through the fake. */
+static void
+test_account(void **arg __unused)
+{
+	struct drv_ctx		 ctx;
+	struct drv_account	 a;
+	struct drv_error	 err;
+
+	ctx_init(&ctx, KEY);
+	memset(&err, 0, sizeof err);
+	assert_int_equal(driver_runpod.account(&ctx, &a, &err), 0);
+	assert_string_equal(a.who, "fleet@example.com");
+	assert_true(a.has_balance);
+	assert_true(a.balance == 100);
+	assert_true(a.has_limit);
+	assert_true(a.limit == 80);
+	assert_int_equal(a.limit_secs, 3600);
+	assert_true(a.has_spend);
+	assert_true(a.spend_per_hour == 0);
+	drv_account_clear(&a);
+
+	fc_post("/runpod/_fake", "{\"balance\":3.5,\"spend_limit\":null}");
+	assert_int_equal(driver_runpod.account(&ctx, &a, &err), 0);
+	assert_true(a.has_balance);
+	assert_true(a.balance == 3.5);
+	assert_false(a.has_limit);
+	drv_account_clear(&a);
+
+	ctx_init(&ctx, BAD_KEY);
+	assert_int_equal(driver_runpod.account(&ctx, &a, &err), -1);
+	assert_int_equal(err.kind, DRV_ERR_AUTH);
+	assert_int_equal(err.http_status, 401);
+	assert_null(a.who);
+}
+
+/* The parser alone: nulls and odd values stay unknown, not 0. */
+static void
+test_canned_account(void **arg __unused)
+{
+	struct drv_account	 a;
+	cJSON			*j;
+
+	j = cJSON_Parse("{\"id\":\"u1\",\"email\":null,"
+	    "\"clientBalance\":12.25,\"currentSpendPerHr\":0.44,"
+	    "\"spendLimit\":80}");
+	assert_int_equal(runpod_parse_account(j, &a), 0);
+	assert_string_equal(a.who, "u1");
+	assert_true(a.balance == 12.25 && a.has_balance);
+	assert_true(a.spend_per_hour == 0.44 && a.has_spend);
+	assert_true(a.limit == 80 && a.has_limit && a.limit_secs == 3600);
+	drv_account_clear(&a);
+	cJSON_Delete(j);
+
+	j = cJSON_Parse("{\"email\":\"a\\u001b[31m@b\",\"clientBalance\":"
+	    "\"12\",\"spendLimit\":-1,\"currentSpendPerHr\":null}");
+	assert_int_equal(runpod_parse_account(j, &a), 0);
+	assert_null(strchr(a.who, '\033'));
+	assert_false(a.has_balance);
+	assert_false(a.has_limit);
+	assert_false(a.has_spend);
+	drv_account_clear(&a);
+	cJSON_Delete(j);
+
+	j = cJSON_Parse("null");
+	assert_int_equal(runpod_parse_account(j, &a), -1);
+	assert_null(a.who);
+	cJSON_Delete(j);
+}
+
 static void
 test_capacity(void **arg __unused)
 {
@@ -1029,6 +1098,7 @@ main(void)
 		T(test_proxy_endpoints),
 		T(test_spot_and_zero_cost),
 		T(test_bad_key),
+		T(test_account),
 		T(test_capacity),
 		T(test_transient_and_rate_limit),
 		T(test_not_found_modes),
@@ -1038,6 +1108,7 @@ main(void)
 	const struct CMUnitTest canned[] = {
 		cmocka_unit_test(test_canned_errors),
 		cmocka_unit_test(test_canned_pods),
+		cmocka_unit_test(test_canned_account),
 		cmocka_unit_test(test_gpu_names_and_ports),
 	};
 	int	 rc;

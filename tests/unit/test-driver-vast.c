@@ -1240,6 +1240,62 @@ test_model_names(void **state __unused)
 	assert_false(vast_model_accepts("", "RTX 4090", NULL));
 }
 
+/* users/current: credit is the balance; Vast has no spend limit. */
+static void
+test_parse_account(void **state __unused)
+{
+	struct drv_account	 a;
+	cJSON			*j;
+
+	j = cJSON_Parse("{\"id\":7,\"username\":\"u\",\"email\":"
+	    "\"me@example.com\",\"balance\":-3,\"credit\":41.5,"
+	    "\"balance_threshold\":10}");
+	assert_int_equal(vast_account_from_json(j, &a), 0);
+	assert_string_equal(a.who, "me@example.com");
+	assert_true(a.has_balance && a.balance == 41.5);
+	assert_false(a.has_limit);
+	assert_false(a.has_spend);
+	drv_account_clear(&a);
+	cJSON_Delete(j);
+
+	j = cJSON_Parse("{\"id\":7,\"credit\":null}");
+	assert_int_equal(vast_account_from_json(j, &a), 0);
+	assert_string_equal(a.who, "user 7");
+	assert_false(a.has_balance);
+	drv_account_clear(&a);
+	cJSON_Delete(j);
+
+	j = cJSON_Parse("[]");
+	assert_int_equal(vast_account_from_json(j, &a), -1);
+	cJSON_Delete(j);
+}
+
+/* GET /api/v0/users/current/ on the fake: credit settable, 401 on a bad key. */
+static void
+test_account(void **state __unused)
+{
+	struct drv_ctx		 c;
+	struct drv_account	 a;
+	struct drv_error	 err;
+
+	ctx_init(&c, KEY);
+	memset(&err, 0, sizeof err);
+	assert_int_equal(driver_vast.account(&c, &a, &err), 0);
+	assert_string_equal(a.who, "fleet@example.com");
+	assert_true(a.has_balance && a.balance == 25);
+	drv_account_clear(&a);
+	fc_post("/vast/_fake/config", "{\"credit\": 0.75}");
+	assert_int_equal(driver_vast.account(&c, &a, &err), 0);
+	assert_true(a.has_balance && a.balance == 0.75);
+	drv_account_clear(&a);
+
+	ctx_init(&c, WRONG_KEY);
+	assert_int_equal(driver_vast.account(&c, &a, &err), -1);
+	assert_int_equal(err.kind, DRV_ERR_AUTH);
+	assert_int_equal(err.http_status, 401);
+	assert_null(strstr(err.message, WRONG_KEY));
+}
+
 int
 main(void)
 {
@@ -1250,6 +1306,7 @@ main(void)
 		cmocka_unit_test(test_parse_lists),
 		cmocka_unit_test(test_error_map),
 		cmocka_unit_test(test_model_names),
+		cmocka_unit_test(test_parse_account),
 		cmocka_unit_test_setup(test_offers_floors, test_setup),
 		cmocka_unit_test_setup(test_offers_models_count_vram,
 		    test_setup),
@@ -1261,6 +1318,7 @@ main(void)
 		cmocka_unit_test_setup(test_list_labels_and_pages, test_setup),
 		cmocka_unit_test_setup(test_offer_taken, test_setup),
 		cmocka_unit_test_setup(test_auth, test_setup),
+		cmocka_unit_test_setup(test_account, test_setup),
 		cmocka_unit_test_setup(test_transient_and_rate_limited,
 		    test_setup),
 		cmocka_unit_test_setup(test_refusals_and_secrets, test_setup),
