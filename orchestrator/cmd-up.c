@@ -1172,8 +1172,10 @@ cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return (rc);
 	}
 	/* A named provider must exist and have its key: a usage error. */
-	if (o.provider != NULL &&
-	    deploy_driver(ctx, o.provider, &drv, &dctx, &cause) != 0) {
+	if (o.provider != NULL && driver_find(o.provider) == NULL)
+		cause = cmd_unknown_provider(o.provider);
+	if (o.provider != NULL && (cause != NULL ||
+	    deploy_driver(ctx, o.provider, &drv, &dctx, &cause) != 0)) {
 		fprintf(stderr, "fleet up: %s\n", cause);
 		free(cause);
 		template_free(t);

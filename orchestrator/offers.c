@@ -172,7 +172,7 @@ offers_gather(struct cmd_ctx *ctx, const struct fleet_template *t,
 	memset(s, 0, sizeof *s);
 	if (provider != NULL) {
 		if ((one = driver_find(provider)) == NULL) {
-			*cause = xprintf("unknown provider '%s'", provider);
+			*cause = cmd_unknown_provider(provider);
 			return (-1);
 		}
 		offers_from(ctx, t, one, max_price, spot, s);
