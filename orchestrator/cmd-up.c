@@ -45,7 +45,7 @@ const struct cmd_entry cmd_up_entry = {
 	"timeout (or --timeout) is terminated, not left billing. Ctrl-C while\n"
 	"waiting terminates it too, and so does a `fleet down NAME` from\n"
 	"another terminal: the last word wins, and up exits 1 saying NAME was\n"
-	"taken down while coming up.\n\n"
+	"taken down while coming up; after Ctrl-C it exits 130.\n\n"
 	"A workload that exits while it boots (RunPod EXITED, Vast exited,\n"
 	"the local process gone) is terminated at once, with its reason and\n"
 	"last output, and no other offer is tried (exit 1): the workload\n"
@@ -400,7 +400,7 @@ up_wait(struct cmd_ctx *ctx, const struct up_opts *o,
 			if (err.kind != DRV_ERR_TRANSIENT &&
 			    err.kind != DRV_ERR_RATE_LIMITED) {
 				*cause = xprintf("%s: %s", drv->name,
-				    err.message);
+				    cmd_drv_msg(drv->name, err.message));
 				return (UP_WAIT_FAILED);
 			}
 			free(why);
@@ -704,7 +704,8 @@ up_create(struct cmd_ctx *ctx, const struct up_opts *o,
 		if (up_create_lost(ctx, t, drv, dctx, name, in, &err) == 0)
 			return (0);
 		*kind = err.kind;
-		*cause = xprintf("%s: %s (%s)%s%s", drv->name, err.message,
+		*cause = xprintf("%s: %s (%s)%s%s", drv->name,
+		    cmd_drv_msg(drv->name, err.message),
 		    drv_err_name(err.kind), err.kind == DRV_ERR_AUTH ?
 		    "; check " : "", err.kind == DRV_ERR_AUTH ?
 		    drv_key_env(dctx, drv) : "");
@@ -856,15 +857,15 @@ up_confirm(struct cmd_ctx *ctx, const struct up_opts *o,
     const struct offer_entry *e, char **cause)
 {
 	double	 price = e->offer.price_per_hour;
-	char	 line[64], *gpu, *a;
+	char	 line[64], *gpu, *a, m[MONEY_BUFSZ];
 	int	 yes;
 
 	if (o->yes || o->recreate || !is_tty(stdin) || !is_tty(stderr) ||
 	    price <= 0 || price <= ctx->conf->defaults.confirm_above_usd)
 		return (1);
 	gpu = up_gpu_label(&e->offer);
-	fprintf(stderr, "Rent %s on %s for $%.2f/h? [Y/n] ", gpu,
-	    e->drv->name, price);
+	fprintf(stderr, "Rent %s on %s for %s/h? [Y/n] ", gpu,
+	    e->drv->name, money_fmt(m, price));
 	fflush(stderr);
 	yes = 0;
 	if (fgets(line, sizeof line, stdin) != NULL) {
@@ -876,8 +877,8 @@ up_confirm(struct cmd_ctx *ctx, const struct up_opts *o,
 	} else
 		fputc('\n', stderr);
 	if (!yes)
-		*cause = xprintf("not rented: declined %s on %s for $%.2f/h",
-		    gpu, e->drv->name, price);
+		*cause = xprintf("not rented: declined %s on %s for %s/h",
+		    gpu, e->drv->name, m);
 	free(gpu);
 	return (yes);
 }
@@ -898,25 +899,28 @@ up_ceiling(struct cmd_ctx *ctx, const struct offer_set *s, size_t i,
 	double				 ratio =
 					    ctx->conf->defaults.failover_max_ratio;
 	double				 price = e->offer.price_per_hour;
-	char				*gpu;
+	char				*gpu, m[MONEY_BUFSZ];
+	char				 mc[MONEY_BUFSZ];
 
 	if (i == 0)
 		return (0);
 	gpu = up_gpu_label(&e->offer);
+	money_fmt(m, price);
+	/* --max-price takes the figure without its "$". */
 	if (e->over_cap) {
-		*cause = xprintf("the next offer, %s on %s at $%.2f/h, is above "
-		    "the price cap $%.2f/h (max_price); to rent it, pass "
-		    "--max-price %.2f", gpu, e->drv->name, price, e->cap,
-		    price);
+		*cause = xprintf("the next offer, %s on %s at %s/h, is above "
+		    "the price cap %s/h (max_price); to rent it, pass "
+		    "--max-price %s", gpu, e->drv->name, m, money_fmt(mc,
+		    e->cap), m + 1);
 		free(gpu);
 		return (1);
 	}
 	if (e->cap <= 0 && ratio > 0 && price > first * ratio + 1e-9) {
-		*cause = xprintf("the next offer, %s on %s at $%.2f/h, is above "
-		    "%.1fx the first offer's $%.2f/h "
+		*cause = xprintf("the next offer, %s on %s at %s/h, is above "
+		    "%.1fx the first offer's %s/h "
 		    "(defaults.failover_max_ratio); to rent it, pass "
-		    "--max-price %.2f or set a template max_price", gpu,
-		    e->drv->name, price, ratio, first, price);
+		    "--max-price %s or set a template max_price", gpu,
+		    e->drv->name, m, ratio, money_fmt(mc, first), m + 1);
 		free(gpu);
 		return (1);
 	}
@@ -956,13 +960,14 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 	enum drv_err		 kind;
 	int64_t			 timeout;
 	int			 r;
+	char			 m[MONEY_BUFSZ];
 
 	memset(&in, 0, sizeof in);
 	if (!up_budget_ok(ctx, e, cause))
 		return (UP_STOP);
-	up_stage(p, "offer chosen: %s (%s x%d, $%.2f/h, %s)", provider,
+	up_stage(p, "offer chosen: %s (%s x%d, %s/h, %s)", provider,
 	    e->offer.gpu != NULL ? e->offer.gpu : "-", e->offer.gpu_count,
-	    e->offer.price_per_hour, e->offer.region != NULL ?
+	    money_fmt(m, e->offer.price_per_hour), e->offer.region != NULL ?
 	    e->offer.region : "any region");
 	if (!up_confirm(ctx, o, e, cause))
 		return (UP_STOP);
@@ -1017,9 +1022,9 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 	printf("%s is up on %s: ", dep->name, provider);
 	free(*cause);
 	*cause = deploy_stable_url(ctx, dep);
-	printf("%s\n  upstream %s, %s x%d, $%.2f/h\n", *cause, in.upstream,
+	printf("%s\n  upstream %s, %s x%d, %s/h\n", *cause, in.upstream,
 	    in.gpu != NULL ? in.gpu : "-", e->offer.gpu_count,
-	    in.price_per_hour);
+	    money_fmt(m, in.price_per_hour));
 	free(*cause);
 	*cause = NULL;
 	out = UP_OK;
@@ -1034,15 +1039,16 @@ up_no_offer(const struct fleet_template *t, const struct offer_set *s)
 {
 	size_t	i;
 	int	over = 0;
+	char	m[MONEY_BUFSZ], mc[MONEY_BUFSZ];
 
 	for (i = 0; i < s->n; i++)
 		over |= s->v[i].over_cap;
 	if (over)
 		fprintf(stderr, "fleet up: no offer for %s within the price "
-		    "cap: cheapest is %s %s at $%.2f/h over $%.2f/h "
+		    "cap: cheapest is %s %s at %s/h over %s/h "
 		    "(--max-price)\n", t->name, s->v[0].drv->name,
-		    s->v[0].offer.gpu, s->v[0].offer.price_per_hour,
-		    s->v[0].cap);
+		    s->v[0].offer.gpu, money_fmt(m,
+		    s->v[0].offer.price_per_hour), money_fmt(mc, s->v[0].cap));
 	else
 		fprintf(stderr, "fleet up: no provider can run %s now%s\n",
 		    t->name, t->local.command != NULL ?
@@ -1116,7 +1122,8 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 		out = up_attempt(ctx, o, t, &s.v[i], tried - 1, &dep, &p,
 		    &cause);
 		if (out == UP_NEXT)
-			up_stage(&p, "%s: %s", s.v[i].drv->name, cause);
+			up_stage(&p, "%s: %s", s.v[i].drv->name,
+			    cmd_drv_msg(s.v[i].drv->name, cause));
 	}
 	if (out == UP_OK)
 		rc = FLEET_EXIT_OK;
@@ -1141,6 +1148,9 @@ out:
 	if (cause != NULL && rc != FLEET_EXIT_OK)
 		fprintf(stderr, "fleet up: %s\n", cause);
 	free(cause);
+	/* Terminated what it rented; now exit as a shell says Ctrl-C did. */
+	if (up_interrupted && rc != FLEET_EXIT_OK)
+		rc = FLEET_EXIT_INTR;
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	st_deployment_clear(&dep);

@@ -269,3 +269,16 @@ cmd_unknown_command(const char *who, const char *name)
 		fprintf(stderr, "%s: unknown command '%s'; see `fleet help`\n",
 		    who, name);
 }
+
+const char *
+cmd_drv_msg(const char *provider, const char *msg)
+{
+	size_t	len = strlen(provider);
+
+	if (msg == NULL)
+		return ("");
+	if (strncmp(msg, provider, len) == 0 && msg[len] == ':' &&
+	    msg[len + 1] == ' ')
+		return (msg + len + 2);
+	return (msg);
+}

@@ -62,6 +62,8 @@ int	 parse_int(const char *, long long min, long long max, long long *,
 	    char **cause);
 char	*format_duration(int64_t secs);
 char	*format_money(double usd);
+#define MONEY_BUFSZ	32
+const char *money_fmt(char *buf, double usd);	/* buf has MONEY_BUFSZ */
 int	 name_is_valid(const char *);
 
 /* util.c: small helpers shared by commands. */
@@ -132,6 +134,11 @@ int	 cmd_print_help(const struct cmd_entry *);
 int	 cmd_long_options(const struct cmd_entry *, char ***);
 /* After a usage error: "did you mean" for an unknown --option in argv. */
 void	 cmd_option_hint(const struct cmd_entry *, int, char **);
+/*
+ * A driver's message without its own "PROVIDER: " prefix, for callers
+ * that say the provider first: "runpod: HTTP 401", never twice.
+ */
+const char *cmd_drv_msg(const char *provider, const char *msg);
 /* "fleet: unknown command 'x' (did you mean 'y'?)" on stderr. */
 void	 cmd_unknown_command(const char *who, const char *);
 /* "unknown provider 'x' (did you mean 'y'?)", the caller's to free. */

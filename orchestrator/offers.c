@@ -113,7 +113,8 @@ offers_from(struct cmd_ctx *ctx, const struct fleet_template *t,
 	dctx.spot = spot || t->spot;
 	memset(&err, 0, sizeof err);
 	if (d->offers(&dctx, t, &o, &n, &err) != 0) {
-		offers_note(s, "%s: %s (%s)%s%s", d->name, err.message,
+		offers_note(s, "%s: %s (%s)%s%s", d->name,
+		    cmd_drv_msg(d->name, err.message),
 		    drv_err_name(err.kind), err.kind == DRV_ERR_AUTH ?
 		    "; check " : "", err.kind == DRV_ERR_AUTH ?
 		    drv_key_env(&dctx, d) : "");
