@@ -155,7 +155,12 @@ struct st_instance;
 struct ssh_sess *cmd_ssh_open(struct cmd_ctx *, const struct cmd_entry *,
 	    const struct st_deployment *, struct st_instance *);
 
+/* cmd-down.c: take one deployment down (also for rm --force, up --replace). */
+int	 cmd_down_one(struct cmd_ctx *, struct st_deployment *, const char *);
+
 extern const struct cmd_entry cmd_up_entry;
+extern const struct cmd_entry cmd_rm_entry;
+extern const struct cmd_entry cmd_completion_entry;
 extern const struct cmd_entry cmd_down_entry;
 extern const struct cmd_entry cmd_ls_entry;
 extern const struct cmd_entry cmd_status_entry;
