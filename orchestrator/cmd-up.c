@@ -21,7 +21,7 @@ const struct cmd_entry cmd_up_entry = {
 	"up",
 	"TEMPLATE [--name NAME] [--provider P] [--max-price USD] "
 	    "[--idle DUR] [--max-lifetime DUR] [--no-idle-kill] "
-	    "[--timeout DUR] [--spot] [-y]",
+	    "[--timeout DUR] [--spot] [--replace] [-y]",
 	"rent an instance for TEMPLATE, wait until healthy, print its URL",
 	"Every ${VAR} in the template's env (local.env for local) must be\n"
 	"set and not empty, or up exits 2 before any provider call, naming\n"
@@ -34,6 +34,9 @@ const struct cmd_entry cmd_up_entry = {
 	"creates the instance, waits for the health check and prints the\n"
 	"stable URL. An offer has exactly the template's gpu.count GPUs\n"
 	"(up to gpu.count_max when the template sets it).\n\n"
+	"On a NAME that is already up, a --provider, a --max-price or a\n"
+	"TEMPLATE that its live instance does not match is refused (exit 2,\n"
+	"naming the conflict) unless --replace is given.\n\n"
 	"A capacity, quota or transient error, or a boot that never turns\n"
 	"healthy, moves on to the next offer, but never above the price cap\n"
 	"(--max-price, the template's max_price, the provider's or\n"
@@ -57,8 +60,11 @@ const struct cmd_entry cmd_up_entry = {
 	"  --max-lifetime DUR   hard lifetime limit\n"
 	"  --no-idle-kill       disable the idle kill (needs --max-lifetime)\n"
 	"  --timeout DUR        boot timeout, overriding the template's\n"
-	"  --spot               interruptible (spot) capacity, bid at the\n"
-	"                       offer's price, where the provider has it\n"
+	"  --spot               only interruptible (spot) capacity, bid at the\n"
+	"                       offer's price; exit 1 when no provider has a\n"
+	"                       spot offer, never on demand instead\n"
+	"  --replace            take an existing NAME down first and create\n"
+	"                       it again with these settings\n"
 	"  -y, --yes            rent without asking, even on a terminal\n"
 	"  --recreate           as the daemon's re-create job: act only while\n"
 	"                       the deployment is still wanted up\n",
@@ -76,6 +82,7 @@ struct up_opts {
 	int64_t		 timeout;	/* -1 = unset */
 	int		 no_idle_kill;
 	int		 spot;
+	int		 replace;	/* down an existing NAME first */
 	int		 yes;		/* no price question */
 	int		 recreate;	/* a daemon job: never turn down up */
 	int64_t		 t0_ms;		/* wall ms when this up began */
@@ -141,6 +148,7 @@ up_parse(int argc, char **argv, struct up_opts *o)
 		{ "no-idle-kill", no_argument, NULL, 'K' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "spot", no_argument, NULL, 'S' },
+		{ "replace", no_argument, NULL, 'X' },
 		{ "yes", no_argument, NULL, 'y' },
 		{ "recreate", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
@@ -180,6 +188,9 @@ up_parse(int argc, char **argv, struct up_opts *o)
 			break;
 		case 'S':
 			o->spot = 1;
+			break;
+		case 'X':
+			o->replace = 1;
 			break;
 		case 'y':
 			o->yes = 1;
@@ -459,12 +470,36 @@ up_wait(struct cmd_ctx *ctx, const struct up_opts *o,
 }
 
 /*
+ * What this up asks that the live instance does not match, or NULL: a
+ * silent "already up" would leave the user believing they got it.
+ */
+static char *
+up_conflict(const struct up_opts *o, const struct fleet_template *t,
+    const struct st_deployment *dep, const struct st_instance *in)
+{
+	char	m[MONEY_BUFSZ], mc[MONEY_BUFSZ];
+
+	if (strcmp(dep->template_name, t->name) != 0)
+		return (xprintf("it runs template %s, not %s",
+		    dep->template_name, t->name));
+	if (o->provider != NULL && strcmp(o->provider, in->provider) != 0)
+		return (xprintf("it runs on %s, not --provider %s",
+		    in->provider, o->provider));
+	if (o->max_price > 0 && in->price_per_hour > o->max_price + 1e-9)
+		return (xprintf("it costs %s/h, above --max-price %s",
+		    money_fmt(m, in->price_per_hour), money_fmt(mc,
+		    o->max_price) + 1));
+	return (NULL);
+}
+
+/*
  * An existing deployment with a live instance: healthy means nothing to
  * do; anything else is left for the user to finish, never doubled.
  */
 static int
-up_existing(struct cmd_ctx *ctx, const struct fleet_template *t,
-    const struct st_deployment *dep, int *done)
+up_existing(struct cmd_ctx *ctx, const struct up_opts *o,
+    const struct fleet_template *t, const struct st_deployment *dep,
+    int *done)
 {
 	struct st_instance	 in;
 	char			*cause = NULL, *url;
@@ -479,6 +514,14 @@ up_existing(struct cmd_ctx *ctx, const struct fleet_template *t,
 	if (r == 0)
 		return (0);
 	*done = 1;
+	if (!o->recreate && (cause = up_conflict(o, t, dep, &in)) != NULL) {
+		fprintf(stderr, "fleet up: %s is already up, but %s; pass "
+		    "--replace to take it down and create it again with these "
+		    "settings\n", dep->name, cause);
+		free(cause);
+		st_instance_clear(&in);
+		return (FLEET_EXIT_USAGE);
+	}
 	if (in.state == INST_RUNNING && in.upstream != NULL &&
 	    deploy_probe(ctx, t, &in, &cause) == 0) {
 		/*
@@ -1065,6 +1108,66 @@ up_no_offer(const struct fleet_template *t, const struct offer_set *s)
 }
 
 /*
+ * --replace: take the live deployment down (as `fleet down` does), then
+ * count this up as begun after that down, so the down does not overrule
+ * it. Reads the deployment again; 1 found, -1 error (*cause).
+ */
+static int
+up_replace(struct cmd_ctx *ctx, struct up_opts *o, struct st_deployment *dep,
+    char **cause)
+{
+	struct st_instance	in;
+	int			r;
+
+	if ((r = state_instance_current(ctx->st, dep->id, &in, cause)) < 0)
+		return (-1);
+	st_instance_clear(&in);
+	if (r == 1 && cmd_down_one(ctx, dep, "replace") != FLEET_EXIT_OK) {
+		*cause = xprintf("could not take %s down to replace it",
+		    dep->name);
+		return (-1);
+	}
+	o->t0_ms = now_wall_ms() + 1;
+	st_deployment_clear(dep);
+	return (state_deployment_get(ctx->st, o->name, dep, cause) < 0 ? -1 :
+	    1);
+}
+
+/*
+ * --spot rents interruptible capacity or nothing: drop the on-demand
+ * offers, and refuse (naming who had only those) when none is left.
+ */
+static int
+up_spot_only(const struct fleet_template *t, struct offer_set *s,
+    char **cause)
+{
+	char	*who = NULL, *tmp;
+	size_t	 i, n = 0;
+
+	for (i = 0; i < s->n; i++) {
+		if (s->v[i].offer.spot) {
+			s->v[n++] = s->v[i];
+			continue;
+		}
+		if (who == NULL || strstr(who, s->v[i].drv->name) == NULL) {
+			tmp = who;
+			who = xprintf("%s%s%s", tmp != NULL ? tmp : "",
+			    tmp != NULL ? ", " : "", s->v[i].drv->name);
+			free(tmp);
+		}
+		drv_offer_clear(&s->v[i].offer);
+	}
+	s->n = n;
+	if (n == 0)
+		*cause = xprintf("no spot offer for %s (--spot): %s offer%s "
+		    "only on-demand capacity for it; drop --spot to rent on "
+		    "demand", t->name, who, strchr(who, ',') != NULL ? "" :
+		    "s");
+	free(who);
+	return (n == 0 ? -1 : 0);
+}
+
+/*
  * Walk the offers cheapest first; a capacity or quota error, or a boot
  * that never turns healthy (terminated first), moves to the next one.
  */
@@ -1072,6 +1175,7 @@ static int
 up_run(struct cmd_ctx *ctx, const struct up_opts *o,
     const struct fleet_template *t)
 {
+	struct up_opts		 oo = *o;
 	struct st_deployment	 dep;
 	struct offer_set	 s;
 	struct up_progress	 p = { now_mono_ms(), is_tty(stderr), 0, 0 };
@@ -1087,7 +1191,11 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 		goto out;
 	if ((r = state_deployment_get(ctx->st, o->name, &dep, &cause)) < 0)
 		goto out;
-	if (r == 1 && (rc = up_existing(ctx, t, &dep, &done), done))
+	if (r == 1 && o->replace && !o->recreate &&
+	    (r = up_replace(ctx, &oo, &dep, &cause)) < 0)
+		goto out;
+	o = &oo;
+	if (r == 1 && (rc = up_existing(ctx, o, t, &dep, &done), done))
 		goto out;
 	rc = FLEET_EXIT_FAIL;
 	/* A daemon job acts only for a deployment still wanted up. */
@@ -1097,6 +1205,8 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 	}
 	if (offers_gather(ctx, t, o->provider, o->max_price, o->spot, &s,
 	    &cause) != 0)
+		goto out;
+	if (o->spot && s.n > 0 && up_spot_only(t, &s, &cause) != 0)
 		goto out;
 	if (s.n == 0 || s.v[0].over_cap) {
 		rc = up_no_offer(t, &s);
