@@ -9,6 +9,7 @@
 #include "config.h"
 #include "state.h"
 #include "driver.h"
+#include "control.h"
 
 const struct cmd_entry *
 cmd_find(const char *name)
@@ -94,6 +95,7 @@ cmd_state_dir(struct cmd_ctx *ctx)
 		    ctx->state_dir, strerror(errno));
 		return (FLEET_EXIT_FAIL);
 	}
+	control_config_warn(ctx);
 	return (0);
 }
 
