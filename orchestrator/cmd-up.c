@@ -48,7 +48,8 @@ const struct cmd_entry cmd_up_entry = {
 	"timeout (or --timeout) is terminated, not left billing. Ctrl-C while\n"
 	"waiting terminates it too, and so does a `fleet down NAME` from\n"
 	"another terminal: the last word wins, and up exits 1 saying NAME was\n"
-	"taken down while coming up; after Ctrl-C it exits 130.\n\n"
+	"taken down while coming up; after Ctrl-C it exits 130 (143 after\n"
+	"SIGTERM).\n\n"
 	"A workload that exits while it boots (RunPod EXITED, Vast exited,\n"
 	"the local process gone) is terminated at once, with its reason and\n"
 	"last output, and no other offer is tried (exit 1): the workload\n"
@@ -99,9 +100,9 @@ struct up_progress {
 static volatile sig_atomic_t up_interrupted;
 
 static void
-up_sigint(int sig __unused)
+up_sigint(int sig)
 {
-	up_interrupted = 1;
+	up_interrupted = sig;
 	signal(SIGINT, SIG_DFL);	/* a second Ctrl-C kills at once */
 	signal(SIGTERM, SIG_DFL);
 }
@@ -1258,9 +1259,10 @@ out:
 	if (cause != NULL && rc != FLEET_EXIT_OK)
 		fprintf(stderr, "fleet up: %s\n", cause);
 	free(cause);
-	/* Terminated what it rented; now exit as a shell says Ctrl-C did. */
+	/* Terminated what it rented; exit as a shell says the signal did. */
 	if (up_interrupted && rc != FLEET_EXIT_OK)
-		rc = FLEET_EXIT_INTR;
+		rc = up_interrupted == SIGINT ? FLEET_EXIT_INTR :
+		    128 + up_interrupted;
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	st_deployment_clear(&dep);
