@@ -22,9 +22,11 @@ const struct cmd_entry cmd_completion_entry = {
 	"  bash   source <(fleet completion bash)\n"
 	"  zsh    source <(fleet completion zsh)\n"
 	"  fish   fleet completion fish | source\n\n"
-	"The scripts call `fleet completion --list WHAT [COMMAND]`, which\n"
+	"The scripts call `fleet completion --list WHAT [COMMAND [PREV]]`,\n"
+"which "
 	"prints one word a line; WHAT is commands, options, args (the words\n"
-	"COMMAND takes as arguments), deployments, templates or providers.\n\n"
+	"COMMAND takes after the word PREV), deployments, templates or\n"
+"providers.\n\n"
 	"  --list WHAT   print the words to complete (for the scripts)\n",
 	cmd_completion_exec,
 	0
@@ -50,7 +52,7 @@ static const char completion_bash[] =
 "\telif [[ $cur == -* ]]; then\n"
 "\t\twhat=\"options $cmd\"\n"
 "\telse\n"
-"\t\twhat=\"args $cmd\"\n"
+"\t\twhat=\"args $cmd $prev\"\n"
 "\tfi\n"
 "\tCOMPREPLY=($(compgen -W \"$(\"$fleet\" completion --list $what "
     "2>/dev/null)\" -- \"$cur\"))\n"
@@ -76,7 +78,7 @@ static const char completion_zsh[] =
 "\telif [[ $PREFIX == -* ]]; then\n"
 "\t\twhat=(options $cmd)\n"
 "\telse\n"
-"\t\twhat=(args $cmd)\n"
+"\t\twhat=(args $cmd ${words[CURRENT-1]})\n"
 "\tfi\n"
 "\tcompadd -- ${(f)\"$($fleet completion --list $what 2>/dev/null)\"}\n"
 "}\n"
@@ -107,7 +109,8 @@ static const char completion_fish[] =
 "complete -c fleet -n 'not __fleet_cmd' "
     "-a '(fleet completion --list commands)'\n"
 "complete -c fleet -n '__fleet_cmd' "
-    "-a '(fleet completion --list args (__fleet_cmd))'\n"
+    "-a '(fleet completion --list args (__fleet_cmd) "
+    "(commandline -opc)[-1])'\n"
 "complete -c fleet -n '__fleet_cmd; and string match -q -- \"-*\" "
     "(commandline -ct)' -a '(fleet completion --list options "
     "(__fleet_cmd))'\n"
@@ -184,18 +187,23 @@ completion_templates(struct cmd_ctx *ctx)
 	free(paths);
 }
 
+/* Every provider, or (for `auth`) only those that take a key. */
 static void
-completion_providers(void)
+completion_providers(int keyed)
 {
 	const struct fleet_driver	**d;
 
 	for (d = driver_table; *d != NULL; d++)
-		printf("%s\n", (*d)->name);
+		if (!keyed || ((*d)->flags & DRV_NEEDS_KEY))
+			printf("%s\n", (*d)->name);
 }
 
-/* What a command's first argument is, read from its usage line. */
+/*
+ * What a command takes after the word prev: its subcommands, a provider
+ * after `auth set`, else what its usage line names first.
+ */
 static void
-completion_args(struct cmd_ctx *ctx, const char *name)
+completion_args(struct cmd_ctx *ctx, const char *name, const char *prev)
 {
 	const struct cmd_entry	*ce;
 	const char		*u;
@@ -203,7 +211,22 @@ completion_args(struct cmd_ctx *ctx, const char *name)
 	if (name == NULL || (ce = cmd_find(name)) == NULL)
 		return;
 	u = ce->usage;
-	if (strcmp(ce->name, "completion") == 0)
+	if (prev == NULL)
+		prev = name;
+	if (strcmp(prev, "--provider") == 0)
+		completion_providers(0);
+	else if (strcmp(name, "auth") == 0 && (strcmp(prev, "set") == 0 ||
+	    strcmp(prev, "rm") == 0))
+		completion_providers(1);
+	else if (strcmp(prev, "--by") == 0)
+		printf("deployment\nprovider\nday\n");
+	else if (strcmp(prev, name) != 0 && strncmp(prev, "--", 2) == 0)
+		return;		/* an option's value: nothing to offer */
+	else if (strcmp(name, "auth") == 0)
+		printf("set\nls\nrm\n");
+	else if (strcmp(name, "daemon") == 0)
+		printf("status\nstop\n");
+	else if (strcmp(ce->name, "completion") == 0)
 		printf("bash\nzsh\nfish\n");
 	else if (strncmp(u, "TEMPLATE", 8) == 0)
 		completion_templates(ctx);
@@ -214,20 +237,21 @@ completion_args(struct cmd_ctx *ctx, const char *name)
 }
 
 static int
-completion_list(struct cmd_ctx *ctx, const char *what, const char *arg)
+completion_list(struct cmd_ctx *ctx, const char *what, const char *arg,
+    const char *prev)
 {
 	if (strcmp(what, "commands") == 0)
 		completion_commands();
 	else if (strcmp(what, "options") == 0)
 		completion_options(arg);
 	else if (strcmp(what, "args") == 0)
-		completion_args(ctx, arg);
+		completion_args(ctx, arg, prev);
 	else if (strcmp(what, "deployments") == 0)
 		completion_deployments(ctx);
 	else if (strcmp(what, "templates") == 0)
 		completion_templates(ctx);
 	else if (strcmp(what, "providers") == 0)
-		completion_providers();
+		completion_providers(0);
 	else
 		return (cmd_usage_error(&cmd_completion_entry, "unknown list "
 		    "'%s'", what));
@@ -239,7 +263,7 @@ cmd_completion_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	if (argc >= 3 && strcmp(argv[1], "--list") == 0)
 		return (completion_list(ctx, argv[2], argc > 3 ? argv[3] :
-		    NULL));
+		    NULL, argc > 4 ? argv[4] : NULL));
 	if (argc != 2)
 		return (cmd_usage_error(&cmd_completion_entry, "name one "
 		    "shell: bash, zsh or fish"));

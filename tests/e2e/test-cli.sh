@@ -59,6 +59,8 @@ check "bash: 'fleet up x --prov' completes --provider" \
     sh -c "[ '$(comp fleet up x --prov)' = --provider ]"
 check "bash: '--provider lo' completes local" \
     sh -c "[ '$(comp fleet up x --provider lo)' = local ]"
+check "bash: 'fleet auth set r' completes runpod" \
+    sh -c "[ '$(comp fleet auth set r)' = runpod ]"
 check "zsh script defines _fleet" sh -c "'$FLEET' completion zsh | grep -q '^_fleet() {'"
 check "fish script completes fleet" sh -c "'$FLEET' completion fish | grep -q '^complete -c fleet'"
 check_exit "completion of an unknown shell exits 2" 2 "$FLEET" completion tcsh
