@@ -126,4 +126,6 @@ check "up exits 130 on SIGINT (got $rc)" [ "$rc" -eq 130 ]
 check "it terminated what it rented" grep -q "terminated fleet-slow-" "$T/slow.out"
 check "nothing left running" wait_for 5 sh -c "[ -z \"\$(grep -lzx -F -- 'FLEET_LOCAL_OWNER=$FLEET_STATE_DIR' /proc/[0-9]*/environ 2>/dev/null)\" ]"
 
+check "no sanitizer reports" sh -c "! grep -E 'Sanitizer|runtime error' '$FLEET_STATE_DIR'/daemon.log '$T'/slow.out '$T'/squat.log 2>/dev/null"
+
 e2e_done
