@@ -43,10 +43,24 @@
 #define LOCAL_TAIL_LINES	10	/* of its log, when it exited */
 #define LOCAL_TAIL_BYTES	4096
 
-static const char *local_secret_env[] = {
-	"RUNPOD_API_KEY", "LAMBDA_API_KEY", "VAST_API_KEY",
-	"PAPERSPACE_API_KEY", NULL
-};
+/*
+ * The workload never sees a cloud key: every driver's default variable
+ * and every api_key_env fleet.yaml names (a key file's key is exported
+ * under that name too).
+ */
+static void
+local_drop_keys(const struct fleet_config *conf)
+{
+	const struct fleet_driver	**d;
+	int				 i;
+
+	for (d = driver_table; *d != NULL; d++)
+		if ((*d)->key_env != NULL)
+			unsetenv((*d)->key_env);
+	for (i = 0; conf != NULL && i < conf->nproviders; i++)
+		if (conf->providers[i].api_key_env != NULL)
+			unsetenv(conf->providers[i].api_key_env);
+}
 
 struct local_proc {
 	pid_t	 pid;
@@ -374,18 +388,16 @@ local_expand(const char *cmd, int port)
 
 /* In the grandchild: own session, environment, log file, exec. */
 static void __attribute__((noreturn))
-local_exec(const struct fleet_template *t, const char *label, int port,
-    const char *cmd, const char *logpath, const char *owner,
-    const char *deadman)
+local_exec(const struct fleet_config *conf, const struct fleet_template *t,
+    const char *label, int port, const char *cmd, const char *logpath,
+    const char *owner, const char *deadman)
 {
 	char	 portbuf[16], *full, *v;
 	int	 fd, i;
 
 	setsid();
 	snprintf(portbuf, sizeof portbuf, "%d", port);
-	/* The workload never sees the user's cloud keys. */
-	for (i = 0; local_secret_env[i] != NULL; i++)
-		unsetenv(local_secret_env[i]);
+	local_drop_keys(conf);
 	for (i = 0; i < t->local.nenv; i++) {
 		v = drv_env_expand(t->local.env[i].value);
 		setenv(t->local.env[i].key, v, 1);
@@ -425,9 +437,9 @@ local_exec(const struct fleet_template *t, const char *label, int port,
  * this process and is reparented away from it; report the grandchild pid.
  */
 static pid_t
-local_spawn(const struct fleet_template *t, const char *label, int port,
-    const char *cmd, const char *logpath, const char *owner,
-    const char *deadman)
+local_spawn(const struct fleet_config *conf, const struct fleet_template *t,
+    const char *label, int port, const char *cmd, const char *logpath,
+    const char *owner, const char *deadman)
 {
 	pid_t	 mid, pid = -1;
 	int	 fds[2], status;
@@ -444,7 +456,7 @@ local_spawn(const struct fleet_template *t, const char *label, int port,
 	if (mid == 0) {
 		close(fds[0]);
 		if ((pid = fork()) == 0)
-			local_exec(t, label, port, cmd, logpath, owner,
+			local_exec(conf, t, label, port, cmd, logpath, owner,
 			    deadman);
 		if (write(fds[1], &pid, sizeof pid) != sizeof pid)
 			_exit(1);
@@ -484,6 +496,20 @@ local_write_pidfile(const char *owner, const char *label, pid_t pid,
 	free(path);
 }
 
+/* The watcher, its files in STATEDIR/deadman, made private first. */
+static char *
+local_deadman(const struct drv_ctx *ctx, const char *label, int64_t timeout,
+    char **cause)
+{
+	char	*dir, *s = NULL;
+
+	dir = deadman_local_dir(local_owner(ctx));
+	if (deadman_dir_prepare(dir, cause) == 0)
+		s = deadman_script_local(label, timeout, dir, cause);
+	free(dir);
+	return (s);
+}
+
 static int
 local_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
     struct drv_instance *out, struct drv_error *err)
@@ -501,8 +527,9 @@ local_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
 		return (drv_error_set(err, DRV_ERR_INVALID, 0, "template %s "
 		    "has no local command (add local.command to %s)", t->name,
 		    t->path != NULL ? t->path : "the template"));
-	if (t->deadman_timeout > 0 && (deadman = deadman_script("local",
-	    NULL, req->name, t->deadman_timeout, &cause)) == NULL) {
+	if (t->deadman_timeout > 0 &&
+	    (deadman = local_deadman(ctx, req->name, t->deadman_timeout,
+	    &cause)) == NULL) {
 		drv_error_set(err, DRV_ERR_INVALID, 0, "dead-man switch: %s",
 		    cause);
 		free(cause);
@@ -523,8 +550,8 @@ local_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
 	mkdir_p(logdir, 0700);
 	logpath = xprintf("%s/%s.log", logdir, req->name);
 	cmd = local_expand(t->local.command, port);
-	pid = local_spawn(t, req->name, port, cmd, logpath, local_owner(ctx),
-	    deadman);
+	pid = local_spawn(ctx->conf, t, req->name, port, cmd, logpath,
+	    local_owner(ctx), deadman);
 	free(deadman);
 	free(cmd);
 	free(logdir);

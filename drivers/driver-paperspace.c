@@ -1086,9 +1086,12 @@ ps_script_create(const struct drv_ctx *ctx, const struct drv_create_req *req,
 	char			*script, *body, *id = NULL;
 	char			*deadman = NULL, *cause = NULL;
 
-	if (req->tmpl->deadman_timeout > 0 && (deadman = deadman_script(
+	/* The watcher runs as root, the heartbeat comes as the SSH user. */
+	if (req->tmpl->deadman_timeout > 0 && (deadman = deadman_script_user(
 	    "paperspace", NULL, req->name, req->tmpl->deadman_timeout,
-	    &cause)) == NULL) {
+	    ctx->pconf != NULL && ctx->pconf->ssh_user != NULL ?
+	    ctx->pconf->ssh_user : driver_paperspace.ssh_user, &cause)) ==
+	    NULL) {
 		drv_error_set(err, DRV_ERR_INVALID, 0, "paperspace: dead-man "
 		    "switch: %s", cause);
 		free(cause);

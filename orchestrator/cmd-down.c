@@ -30,14 +30,24 @@ int
 cmd_down_one(struct cmd_ctx *ctx, struct st_deployment *dep, const char *reason)
 {
 	struct st_instance	 in;
-	char			*cause = NULL, *up, *spent;
+	char			*cause = NULL, *why = NULL, *up, *spent;
 	const char		*crash;
 	int			 r, rc = FLEET_EXIT_OK;
 	int64_t			 now;
 
+	state_test_fail(ctx->st, "before-down");
 	if ((r = state_instance_current(ctx->st, dep->id, &in, &cause)) < 0)
 		goto fail;
-	state_deployment_set_desired(ctx->st, dep->id, "down", NULL);
+	/* Unrecorded, a reconcile would re-create what we terminate. */
+	if (state_deployment_set_desired(ctx->st, dep->id, "down",
+	    &why) != 0) {
+		cause = xprintf("cannot record the down (%s); nothing was "
+		    "terminated", why);
+		free(why);
+		if (r == 1)
+			st_instance_clear(&in);
+		goto fail;
+	}
 	if ((crash = getenv("FLEET_TEST_CRASH")) != NULL &&
 	    strcmp(crash, "after-desired") == 0)
 		raise(SIGKILL);	/* crash-safety tests: see test-local.sh */

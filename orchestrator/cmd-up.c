@@ -715,6 +715,44 @@ up_overruled(struct cmd_ctx *ctx, const struct fleet_driver *drv,
 }
 
 /*
+ * The create went through but state could not take it (a full disk, a
+ * read-only state dir): nothing may bill that fleet cannot account for.
+ * Terminate it at once; if that fails too, it carries the row's label,
+ * which `fleet down`, `fleet reconcile` and `fleet reap` find it by.
+ * *cause holds why the write failed; replaced with the whole story.
+ */
+static void
+up_unrecorded(struct cmd_ctx *ctx, const struct fleet_driver *drv,
+    const struct drv_ctx *dctx, const char *name, const struct st_instance *in,
+    const char *id, char **cause)
+{
+	struct drv_error	 err;
+	char			*why = *cause;
+
+	memset(&err, 0, sizeof err);
+	if (drv->terminate(dctx, id, &err) != 0 &&
+	    err.kind != DRV_ERR_NOT_FOUND) {
+		*cause = xprintf("%s created %s (%s) but could not record it "
+		    "(%s), and terminating it failed: %s [%s]; it still "
+		    "bills: `fleet down %s` finds it by its label, and `fleet "
+		    "reap` lists it", drv->name, id, in->label, why,
+		    err.message, drv_err_name(err.kind), name);
+		free(why);
+		return;
+	}
+	/* Best effort: on a full disk this fails too, and the row stays
+	 * pending; the provider no longer has it, so nothing bills. */
+	if (state_instance_set_state(ctx->st, in->id, INST_TERMINATED,
+	    NULL) == 0)
+		state_event(ctx->st, name, "terminated", "%s %s (%s): created "
+		    "but not recorded", drv->name, id, in->label);
+	*cause = xprintf("%s created %s (%s) but could not record it (%s); "
+	    "terminated it at once, nothing bills", drv->name, id, in->label,
+	    why);
+	free(why);
+}
+
+/*
  * Create at the provider and write the provider id straight after.
  * Returns 0 created, 1 taken down (nothing left billing), -1 failed with
  * the driver's typed error in *kind.
@@ -757,6 +795,7 @@ up_create(struct cmd_ctx *ctx, const struct up_opts *o,
 		return (-1);
 	}
 	up_crash_point("after-create");
+	state_test_fail(ctx->st, "after-create");
 	switch (state_instance_claim(ctx->st, in->id, di.id, cause)) {
 	case 0:
 		up_overruled(ctx, drv, dctx, name, in, di.id, cause);
@@ -765,11 +804,13 @@ up_create(struct cmd_ctx *ctx, const struct up_opts *o,
 	case 1:
 		break;
 	default:
+		up_unrecorded(ctx, drv, dctx, name, in, di.id, cause);
 		drv_instance_clear(&di);
 		return (-1);
 	}
 	in->provider_id = xstrdup(di.id);
 	if (deploy_record(ctx, t, in, &di, cause) != 0) {
+		up_unrecorded(ctx, drv, dctx, name, in, di.id, cause);
 		drv_instance_clear(&di);
 		return (-1);
 	}
@@ -1099,13 +1140,9 @@ up_no_offer(const struct fleet_template *t, const struct offer_set *s)
 		    " (--provider local runs its local stand-in)" : "");
 	for (i = 0; i < s->nnotes; i++)
 		fprintf(stderr, "  %s\n", s->notes[i]);
-	/* Nothing offered because no provider has a key: a setup error. */
-	for (i = 0; i < s->nnotes; i++)
-		if (strstr(s->notes[i], "no API key") == NULL &&
-		    strstr(s->notes[i], "disabled") == NULL)
-			return (FLEET_EXIT_FAIL);
-	return (s->n == 0 && s->nnotes > 0 ? FLEET_EXIT_USAGE :
-	    FLEET_EXIT_FAIL);
+	/* Nothing offered because no provider is set up: a setup error. */
+	return (s->n == 0 && s->nnotes > 0 && s->nsetup == s->nnotes ?
+	    FLEET_EXIT_USAGE : FLEET_EXIT_FAIL);
 }
 
 /*

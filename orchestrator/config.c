@@ -37,6 +37,8 @@ static const char *const idle_actions[] = { "terminate", "stop", NULL };
 #define PROV(f)	offsetof(struct provider_conf, f)
 #define CONF(f)	offsetof(struct fleet_config, f)
 
+#define CONFIG_TOKEN_MIN	16	/* proxy.token, characters */
+
 static const struct yfield provider_fields[] = {
 	{ .key = "enabled", .type = YF_BOOL, .off = PROV(enabled),
 	  .def = "true", .help = "offer this provider to `fleet up`" },
@@ -120,6 +122,15 @@ static const struct yfield proxy_fields[] = {
 	  .off = CONF(proxy.max_header_bytes), .min = 1024,
 	  .max = 1024 * 1024, .def = "65536",
 	  .help = "largest request head the proxy accepts" },
+	{ .key = "body_timeout", .type = YF_DURATION,
+	  .off = CONF(proxy.body_timeout), .def = "60s", .min = 1,
+	  .max = 86400, .help = "close a request body idle this long (408)" },
+	{ .key = "upstream_timeout", .type = YF_DURATION,
+	  .off = CONF(proxy.upstream_timeout), .def = "300s", .min = 1,
+	  .max = 86400, .help = "give up on a response silent this long (504)" },
+	{ .key = "allowed_hosts", .type = YF_STRLIST,
+	  .off = CONF(proxy.allowed_hosts), .noff = CONF(proxy.nallowed_hosts),
+	  .help = "Host names served besides localhost ones; others get 421" },
 	{ .key = NULL }
 };
 
@@ -293,6 +304,21 @@ config_blame(const struct ynode *root, const char *section, const char *key)
 	return (n);
 }
 
+/*
+ * A token short enough to guess is no gate, and log redaction skips very
+ * short secrets: refuse it rather than guard with it. "" means unset.
+ */
+static int
+config_token_weak(const char *token)
+{
+	size_t	 n;
+
+	if (token == NULL || *token == '\0')
+		return (0);
+	n = strlen(token);
+	return (n < CONFIG_TOKEN_MIN || strspn(token, " \t\r\n\f\v") == n);
+}
+
 /* Rules that span more than one key. */
 static int
 config_check(const struct fleet_config *conf, const struct ynode *root,
@@ -312,6 +338,10 @@ config_check(const struct fleet_config *conf, const struct ynode *root,
 		return (ynode_error(config_blame(root, "proxy", "shared_port"),
 		    cause, "proxy.shared_port (%d) is inside the stable port "
 		    "range %d-%d", shared, lo, hi));
+	if (config_token_weak(conf->proxy.token))
+		return (ynode_error(config_blame(root, "proxy", "token"), cause,
+		    "proxy.token: use at least %d characters, not only "
+		    "spaces (e.g. `openssl rand -hex 24`)", CONFIG_TOKEN_MIN));
 	return (0);
 }
 

@@ -64,6 +64,10 @@ struct fleet_config {
 		int64_t		 hold_timeout;	/* seconds, default 60 */
 		char		*token;		/* bearer token, or NULL */
 		int		 max_header_bytes;	/* default 65536 */
+		int64_t		 body_timeout;	/* seconds, default 60 */
+		int64_t		 upstream_timeout;	/* seconds, def 300 */
+		char	       **allowed_hosts;	/* Host names served too */
+		int		 nallowed_hosts;
 	} proxy;
 
 	struct {

@@ -29,10 +29,17 @@ control_path(const char *state_dir, const char *file)
 	return (xprintf("%s/%s", state_dir, file));
 }
 
+/*
+ * Connect within timeout_ms: a daemon that is stopped (SIGSTOP) with a
+ * full backlog would otherwise hold connect() and write() forever; on
+ * Linux SO_SNDTIMEO bounds both for a Unix socket.
+ */
 static int
-control_connect(const char *state_dir, char **cause)
+control_connect(const char *state_dir, int timeout_ms, char **cause)
 {
 	struct sockaddr_un	 sun;
+	struct timeval		 tv = { timeout_ms / 1000,
+				    (timeout_ms % 1000) * 1000 };
 	char			*path = control_path(state_dir, CONTROL_SOCKET);
 	int			 fd;
 
@@ -45,6 +52,7 @@ control_connect(const char *state_dir, char **cause)
 	}
 	strcpy(sun.sun_path, path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
 		*cause = xprintf("no daemon at %s: %s", path, strerror(errno));
 		if (fd != -1)
@@ -102,7 +110,7 @@ control_request(const char *state_dir, const cJSON *req, cJSON **reply,
 	int64_t	 deadline = now_mono_ms() + timeout_ms;
 
 	*reply = NULL;
-	if ((fd = control_connect(state_dir, cause)) == -1)
+	if ((fd = control_connect(state_dir, timeout_ms, cause)) == -1)
 		return (-1);
 	txt = cJSON_PrintUnformatted(req);
 	line = xprintf("%s\n", txt);

@@ -11,7 +11,9 @@
  * on one line, {"v":1,"cmd":"NAME", ...}; the daemon answers with one
  * line, {"v":1,"ok":true|false, "error":"...", ...}. A request with a
  * newer "v" than the daemon speaks is answered ok:false, so an old daemon
- * and a new CLI fail clearly instead of guessing.
+ * and a new CLI fail clearly instead of guessing. "v" and every number in
+ * a request must be a whole number in range, else ok:false. At most 64
+ * clients at once; a client gets 10 s for its line and 10 s idle.
  *
  * Commands (v1):
  *   hello    -> pid, version, started_at

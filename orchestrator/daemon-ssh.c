@@ -245,18 +245,14 @@ dssh_heartbeat_cb(int status, const char *out __unused, size_t len __unused,
 static void
 dssh_heartbeat_local(struct dssh *s)
 {
-	char	*path;
-	int	 fd;
+	char	*dir, *cause = NULL;
 
-	if ((path = deadman_heartbeat_path(s->label)) == NULL)
-		return;
-	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd == -1 || futimens(fd, NULL) == -1)
-		log_warn("%s: heartbeat %s: %s", s->name, path,
-		    strerror(errno));
-	if (fd != -1)
-		close(fd);
-	free(path);
+	dir = deadman_local_dir(s->d->ctx->state_dir);
+	if (deadman_heartbeat_touch(dir, s->label, &cause) != 0) {
+		log_warn("%s: heartbeat: %s", s->name, cause);
+		free(cause);
+	}
+	free(dir);
 }
 
 static void

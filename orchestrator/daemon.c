@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,12 +29,17 @@
 
 #define DAEMON_REFRESH_MS	2000	/* state poll: backstop for reloads */
 #define DAEMON_DRAIN_MS		10000	/* SIGTERM: wait this long for conns */
+#define DAEMON_CTL_CLIENTS	64	/* control clients at once */
+#define DAEMON_CTL_TIMEOUT_MS	10000	/* for a whole line; idle */
+/* Largest integer a JSON number (a double) holds with no neighbour. */
+#define DAEMON_JSON_INT_MAX	9007199254740991LL
 
 /* One control client connection. */
 struct daemon_client {
 	struct daemon		*d;
 	struct bufferevent	*bev;
 	int			 closing;
+	int64_t			 deadline;	/* mono ms: line by then */
 };
 
 
@@ -221,6 +227,7 @@ daemon_refresh_cb(evutil_socket_t fd __unused, short ev __unused, void *arg)
 static void
 daemon_client_close(struct daemon_client *c)
 {
+	c->d->nclients--;
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -311,18 +318,40 @@ daemon_keys(struct daemon *d, const cJSON *req)
 	return (n);
 }
 
+/*
+ * A whole number in [min, max] from a JSON number (a double): anything
+ * else (1.5, 1e300, a string) is refused before any cast, which would be
+ * undefined behaviour out of range.
+ */
+static int
+daemon_json_int(const cJSON *j, int64_t min, int64_t max, int64_t *out)
+{
+	double	 v;
+
+	if (!cJSON_IsNumber(j))
+		return (-1);
+	v = j->valuedouble;
+	if (!isfinite(v) || v != floor(v) || v < (double)min ||
+	    v > (double)max)
+		return (-1);
+	*out = (int64_t)v;
+	return (0);
+}
+
 /* "forward" {instance}: the local end of the instance's tunnel. */
 static cJSON *
 daemon_forward(struct daemon *d, const cJSON *req, cJSON *r)
 {
 	const cJSON	*id = cJSON_GetObjectItemCaseSensitive(req, "instance");
 	char		*cause = NULL;
+	int64_t		 n;
 
-	if (!cJSON_IsNumber(id)) {
+	if (daemon_json_int(id, 1, DAEMON_JSON_INT_MAX, &n) != 0) {
 		cJSON_Delete(r);
-		return (daemon_reply(0, "forward needs \"instance\""));
+		return (daemon_reply(0, "forward needs \"instance\", a whole "
+		    "number from 1"));
 	}
-	if (daemon_ssh_forward(d, (int64_t)id->valuedouble, r, &cause) != 0) {
+	if (daemon_ssh_forward(d, n, r, &cause) != 0) {
 		cJSON_Delete(r);
 		r = daemon_reply(0, cause);
 		free(cause);
@@ -345,10 +374,13 @@ daemon_dispatch(struct daemon *d, const cJSON *req)
 	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(req, "v");
 	const cJSON	*cmd = cJSON_GetObjectItemCaseSensitive(req, "cmd");
 	cJSON		*r;
+	int64_t		 ver;
 
-	if (!cJSON_IsNumber(v) || !cJSON_IsString(cmd))
+	if (v == NULL || !cJSON_IsString(cmd))
 		return (daemon_reply(0, "request needs \"v\" and \"cmd\""));
-	if (v->valueint > CONTROL_VERSION)
+	if (daemon_json_int(v, 1, DAEMON_JSON_INT_MAX, &ver) != 0)
+		return (daemon_reply(0, "\"v\" must be a whole number from 1"));
+	if (ver > CONTROL_VERSION)
 		return (daemon_reply(0, "protocol version too new for this "
 		    "daemon; restart it with `fleet daemon stop`"));
 	r = daemon_reply(1, NULL);
@@ -401,7 +433,9 @@ daemon_client_read_cb(struct bufferevent *bev, void *arg)
 	if (c->closing)
 		return;
 	if ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) == NULL) {
-		if (evbuffer_get_length(in) > CONTROL_MAX_LINE)
+		/* A trickle resets the idle timer, not this deadline. */
+		if (evbuffer_get_length(in) > CONTROL_MAX_LINE ||
+		    now_mono_ms() >= c->deadline)
 			daemon_client_close(c);
 		return;
 	}
@@ -423,22 +457,43 @@ static void
 daemon_client_event_cb(struct bufferevent *bev __unused, short what,
     void *arg)
 {
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		daemon_client_close(arg);
+	struct daemon_client	*c = arg;
+
+	if (what & BEV_EVENT_TIMEOUT)
+		log_debug("control client idle %d s (%s): closed",
+		    DAEMON_CTL_TIMEOUT_MS / 1000, c->closing ?
+		    "not reading its answer" : "no whole line");
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		daemon_client_close(c);
 }
 
 static void
 daemon_accept_cb(struct evconnlistener *l __unused, evutil_socket_t fd,
     struct sockaddr *sa __unused, int salen __unused, void *arg)
 {
+	static const char	 busy[] = "{\"v\":1,\"ok\":false,\"error\":"
+				    "\"too many control clients\"}\n";
 	struct daemon		*d = arg;
-	struct daemon_client	*c = xcalloc(1, sizeof *c);
+	struct daemon_client	*c;
+	struct timeval		 tv = { DAEMON_CTL_TIMEOUT_MS / 1000, 0 };
 
+	/* The socket is 0600, but a runaway script of the user's could still
+	 * hold every descriptor: past the cap, answer at once and close. */
+	if (d->nclients >= DAEMON_CTL_CLIENTS) {
+		if (write(fd, busy, sizeof busy - 1) == -1)
+			log_debug("control: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
 	c->d = d;
+	c->deadline = now_mono_ms() + DAEMON_CTL_TIMEOUT_MS;
+	d->nclients++;
 	c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(c->bev, daemon_client_read_cb,
 	    daemon_client_write_cb, daemon_client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CONTROL_MAX_LINE + 1);
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
@@ -699,6 +754,10 @@ daemon_proxy(struct daemon *d, char **cause)
 	pc.max_header_bytes = c->proxy.max_header_bytes;
 	pc.header_timeout_ms = 10000;
 	pc.idle_conn_timeout_ms = 120000;
+	pc.body_timeout_ms = c->proxy.body_timeout * 1000;
+	pc.upstream_timeout_ms = c->proxy.upstream_timeout * 1000;
+	pc.allowed_hosts = c->proxy.allowed_hosts;
+	pc.nallowed_hosts = c->proxy.nallowed_hosts;
 	pc.ca_file = getenv("FLEET_CA_FILE");
 	if ((p = proxy_create(d->base, &pc, cause)) == NULL)
 		return (NULL);

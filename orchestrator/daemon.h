@@ -64,6 +64,7 @@ struct daemon {
 	struct cmd_ctx		*ctx;
 	struct proxy		*proxy;
 	struct evconnlistener	*ctl;
+	int			 nclients;	/* open control clients */
 	struct event		*ev_term, *ev_int, *ev_hup, *ev_refresh;
 	struct event		*ev_drain, *ev_chld, *ev_watch;
 	char			*sock_path;

@@ -1,6 +1,11 @@
 /* deadman.c: the dead-man switch: heartbeat file, interval and watcher. */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fleet.h"
 #include "deadman.h"
@@ -16,8 +21,20 @@
  * S seconds until act() succeeds. Everything it does goes to a log next
  * to the heartbeat; the key is only ever handed to curl on its standard
  * input (or to wget in a 0600 file), never in an argument or the log.
- * Tools it needs: sleep, date, stat -c or date -r, sed, and curl or GNU
- * wget for the providers it calls.
+ * Tools it needs: sleep, date, stat -c or date -r, sed, mktemp, and curl
+ * or GNU wget for the providers it calls.
+ *
+ * Where its files live: never at a name another user can take first. A
+ * fixed /tmp name let anyone plant a symlink there (the watcher, root,
+ * then appended to the file it pointed at) or keep touching the
+ * heartbeat (keeping a workload alive after the daemon died). On an
+ * instance the watcher makes a private directory, mktemp -d
+ * /tmp/fleet-deadman.XXXXXXXXXX (0700; 0711 with the heartbeat chowned
+ * to the SSH user when that is another user, as on Paperspace), and
+ * creates the heartbeat in it; the daemon's command touches only a
+ * heartbeat there that is its own and no symlink. Locally both live in
+ * STATEDIR/deadman (0700, checked), where the daemon opens the heartbeat
+ * with O_NOFOLLOW and O_EXCL, or O_NOFOLLOW and an owner check.
  */
 
 #define DEADMAN_STEP_MAX	30	/* seconds between samples, at most */
@@ -148,31 +165,123 @@ deadman_label_ok(const char *label)
 }
 
 char *
-deadman_heartbeat_path(const char *label)
+deadman_local_dir(const char *state_dir)
 {
-	if (!deadman_label_ok(label))
-		return (NULL);
-	return (xprintf("%s/fleet-heartbeat-%s", DEADMAN_DIR, label));
+	return (xprintf("%s/deadman", state_dir));
+}
+
+int
+deadman_dir_prepare(const char *dir, char **cause)
+{
+	struct stat	 sb;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		*cause = xprintf("cannot create %s: %s", dir, strerror(errno));
+		return (-1);
+	}
+	if (lstat(dir, &sb) == -1) {
+		*cause = xprintf("%s: %s", dir, strerror(errno));
+		return (-1);
+	}
+	if (!S_ISDIR(sb.st_mode) || sb.st_uid != geteuid()) {
+		*cause = xprintf("%s is not a directory of this user's (a "
+		    "symlink, or someone else's): refusing it", dir);
+		return (-1);
+	}
+	/* Ours, but open to others: close it before anything goes in. */
+	if ((sb.st_mode & 077) != 0 && chmod(dir, 0700) == -1) {
+		*cause = xprintf("chmod %s: %s", dir, strerror(errno));
+		return (-1);
+	}
+	return (0);
 }
 
 char *
-deadman_log_path(const char *label)
+deadman_heartbeat_path(const char *dir, const char *label)
 {
-	if (!deadman_label_ok(label))
+	if (dir == NULL || !deadman_label_ok(label))
 		return (NULL);
-	return (xprintf("%s/fleet-deadman-%s.log", DEADMAN_DIR, label));
+	return (xprintf("%s/heartbeat-%s", dir, label));
 }
 
+char *
+deadman_log_path(const char *dir, const char *label)
+{
+	if (dir == NULL || !deadman_label_ok(label))
+		return (NULL);
+	return (xprintf("%s/%s.log", dir, label));
+}
+
+/*
+ * Open the heartbeat for writing without following a symlink: create it
+ * (O_EXCL), or open the one there and check it is a plain file of ours
+ * with one link. -1 with errno set (ELOOP for a symlink, EPERM for one
+ * that is not ours).
+ */
+static int
+deadman_hb_open(const char *path)
+{
+	struct stat	 sb;
+	int		 fd, flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC |
+			    O_NONBLOCK;
+
+	if ((fd = open(path, flags | O_CREAT | O_EXCL, 0600)) != -1)
+		return (fd);
+	if (errno != EEXIST || (fd = open(path, flags)) == -1)
+		return (-1);
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    sb.st_uid != geteuid() || sb.st_nlink != 1) {
+		close(fd);
+		errno = EPERM;
+		return (-1);
+	}
+	return (fd);
+}
+
+int
+deadman_heartbeat_touch(const char *dir, const char *label, char **cause)
+{
+	char	*path;
+	int	 fd;
+
+	if ((path = deadman_heartbeat_path(dir, label)) == NULL) {
+		*cause = xprintf("bad label '%s'", label != NULL ? label : "");
+		return (-1);
+	}
+	if (deadman_dir_prepare(dir, cause) != 0) {
+		free(path);
+		return (-1);
+	}
+	if ((fd = deadman_hb_open(path)) == -1 || futimens(fd, NULL) == -1) {
+		*cause = xprintf("%s: %s", path, errno == ELOOP ?
+		    "a symlink: not followed" : errno == EPERM ?
+		    "not a plain file of this user's: not touched" :
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		free(path);
+		return (-1);
+	}
+	close(fd);
+	free(path);
+	return (0);
+}
+
+/*
+ * Over SSH, on the instance: touch the heartbeat in any of the watcher's
+ * private directories, only where it is a file of ours and no symlink.
+ * The old fixed name is kept for watchers started before it changed.
+ */
 char *
 deadman_heartbeat_command(const char *label)
 {
-	char	*path, *cmd;
-
-	if ((path = deadman_heartbeat_path(label)) == NULL)
+	if (!deadman_label_ok(label))
 		return (NULL);
-	cmd = xprintf("touch %s", path);
-	free(path);
-	return (cmd);
+	/* sh -c: the login shell that runs it may not be a POSIX one. */
+	return (xprintf("sh -c 'n=0; for f in %s.*/heartbeat-%s "
+	    "%s/fleet-heartbeat-%s; do if [ -f \"$f\" ] && [ ! -h \"$f\" ] && "
+	    "[ -O \"$f\" ]; then touch -c \"$f\" && n=1; fi; done; "
+	    "[ $n = 1 ]'", DEADMAN_PRIVATE, label, DEADMAN_OLD_DIR, label));
 }
 
 int64_t
@@ -240,12 +349,69 @@ deadman_add(char **s, const char *piece)
 	free(old);
 }
 
-char *
-deadman_script(const char *provider, const char *api_base_url,
-    const char *label, int64_t timeout, char **cause)
+/* s in single quotes for sh: ' becomes '\''. */
+static char *
+deadman_sq(const char *s)
+{
+	char	*out = xstrdup("'"), piece[2] = { 0, 0 };
+
+	for (; *s != '\0'; s++) {
+		piece[0] = *s;
+		deadman_add(&out, *s == '\'' ? "'\\''" : piece);
+	}
+	deadman_add(&out, "'");
+	return (out);
+}
+
+/* A user name that needs no quoting: [a-z_][a-z0-9_-]*, 1-32. */
+static int
+deadman_user_ok(const char *u)
+{
+	size_t	 n;
+
+	if (u == NULL || (n = strlen(u)) == 0 || n > 32 ||
+	    strchr("abcdefghijklmnopqrstuvwxyz_", u[0]) == NULL)
+		return (0);
+	return (strspn(u, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n);
+}
+
+/*
+ * Where the files go. dir: a private directory of this machine (local);
+ * NULL on an instance: a fresh mktemp -d, the heartbeat made in it at
+ * once, and handed to hb_user when the SSH user is another one.
+ */
+static char *
+deadman_where(const char *label, const char *dir, const char *hb_user)
+{
+	char	*q, *s;
+
+	if (dir != NULL) {
+		q = deadman_sq(dir);
+		s = xprintf("H=%s/heartbeat-%s; G=%s/%s.log; ", q, label, q,
+		    label);
+		free(q);
+		return (s);
+	}
+	s = xprintf("W=$(umask 077 && mktemp -d %s.XXXXXXXXXX) || exit 1; "
+	    "H=$W/heartbeat-%s; G=$W/%s.log; (umask 077 && : >\"$H\") || "
+	    "exit 1; ", DEADMAN_PRIVATE, label, label);
+	if (hb_user != NULL) {
+		q = xprintf("chmod 711 \"$W\" && chown %s \"$H\" || { "
+		    "printf '%%s\\n' \"cannot hand $H to %s: no heartbeat "
+		    "will count\" >>\"$G\"; }; ", hb_user, hb_user);
+		deadman_add(&s, q);
+		free(q);
+	}
+	return (s);
+}
+
+static char *
+deadman_build(const char *provider, const char *api_base_url,
+    const char *label, int64_t timeout, const char *dir, const char *hb_user,
+    char **cause)
 {
 	const struct deadman_provider	*p;
-	char				*hb, *lg, *url = NULL, *s, *tmp;
+	char				*url = NULL, *s, *tmp;
 	int64_t				 step;
 
 	if (!deadman_supported(provider, cause))
@@ -260,17 +426,27 @@ deadman_script(const char *provider, const char *api_base_url,
 		*cause = xstrdup("the dead-man timeout must be above 0");
 		return (NULL);
 	}
+	if (p->child != (dir != NULL)) {
+		*cause = xprintf("the %s watcher %s", p->name, p->child ?
+		    "runs here and needs its directory" : "runs on the "
+		    "instance, in a directory of its own");
+		return (NULL);
+	}
+	if (hb_user != NULL && !deadman_user_ok(hb_user)) {
+		*cause = xprintf("ssh user '%s' is not a plain user name",
+		    hb_user);
+		return (NULL);
+	}
 	if (p->api && (url = deadman_url(api_base_url, cause)) == NULL)
 		return (NULL);
 	step = timeout / 4;
 	step = step < 1 ? 1 : step > DEADMAN_STEP_MAX ? DEADMAN_STEP_MAX :
 	    step;
-	hb = deadman_heartbeat_path(label);
-	lg = deadman_log_path(label);
-	s = xprintf("H=%s; G=%s; R=$G.answer; T=%lld; S=%lld; ", hb, lg,
-	    (long long)timeout, (long long)step);
-	free(hb);
-	free(lg);
+	s = deadman_where(label, dir, hb_user);
+	tmp = xprintf("R=$G.answer; T=%lld; S=%lld; ", (long long)timeout,
+	    (long long)step);
+	deadman_add(&s, tmp);
+	free(tmp);
 	deadman_add(&s, "log() { printf '%s %s\\n' "
 	    "\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" \"$*\" >>\"$G\"; }; "
 	    "mt() { stat -c %y \"$1\" 2>/dev/null || "
@@ -300,4 +476,32 @@ deadman_script(const char *provider, const char *api_base_url,
 	    "log \"trying again in ${S}s\"; done");
 	free(url);
 	return (s);
+}
+
+char *
+deadman_script(const char *provider, const char *api_base_url,
+    const char *label, int64_t timeout, char **cause)
+{
+	return (deadman_build(provider, api_base_url, label, timeout, NULL,
+	    NULL, cause));
+}
+
+char *
+deadman_script_user(const char *provider, const char *api_base_url,
+    const char *label, int64_t timeout, const char *hb_user, char **cause)
+{
+	return (deadman_build(provider, api_base_url, label, timeout, NULL,
+	    hb_user, cause));
+}
+
+char *
+deadman_script_local(const char *label, int64_t timeout, const char *dir,
+    char **cause)
+{
+	if (dir == NULL || *dir == '\0') {
+		*cause = xstrdup("the local watcher needs its directory");
+		return (NULL);
+	}
+	return (deadman_build("local", NULL, label, timeout, dir, NULL,
+	    cause));
 }

@@ -100,6 +100,44 @@ deploy_give_up(struct cmd_ctx *ctx, struct st_instance *in, char **cause)
 }
 
 /*
+ * The provider call of deploy_terminate, between two state writes: first
+ * "stopping" (billing closed), and if that cannot be written, no call at
+ * all: an instance killed but recorded running would bill on in fleet's
+ * books forever. A terminate that fails leaves it stopping, billing.
+ */
+static int
+deploy_terminate_call(struct cmd_ctx *ctx, const struct st_deployment *dep,
+    const struct fleet_driver *drv, const struct drv_ctx *dctx,
+    struct st_instance *in, char **cause)
+{
+	struct drv_error	 err;
+	char			*why = NULL;
+
+	state_test_fail(ctx->st, "before-terminate");
+	if (state_instance_terminating(ctx->st, in->id, &why) != 0) {
+		*cause = xprintf("cannot record that %s is stopping (%s), so "
+		    "it was not terminated; it still runs and bills: make "
+		    "room, then `fleet down %s` again", in->provider_id, why,
+		    dep->name);
+		free(why);
+		return (-1);
+	}
+	memset(&err, 0, sizeof err);
+	if (drv->terminate(dctx, in->provider_id, &err) != 0 &&
+	    err.kind != DRV_ERR_NOT_FOUND) {
+		*cause = xprintf("%s: terminate %s: %s (%s)", drv->name,
+		    in->provider_id, err.message, drv_err_name(err.kind));
+		/* Still stopping as before, but billing again: it runs. */
+		state_instance_set_state(ctx->st, in->id, INST_STOPPING, NULL);
+		state_event(ctx->st, dep->name, "terminate-failed", "%s",
+		    *cause);
+		return (-1);
+	}
+	state_test_fail(ctx->st, "after-terminate");
+	return (0);
+}
+
+/*
  * Terminate an instance at its provider and record it. Safe to repeat:
  * a provider that no longer knows the instance counts as terminated.
  */
@@ -109,7 +147,7 @@ deploy_terminate(struct cmd_ctx *ctx, const struct st_deployment *dep,
 {
 	const struct fleet_driver	*drv;
 	struct drv_ctx			 dctx;
-	struct drv_error		 err;
+	char				*why = NULL;
 	int				 r;
 
 	if (deploy_driver(ctx, in->provider, &drv, &dctx, cause) != 0)
@@ -118,21 +156,22 @@ deploy_terminate(struct cmd_ctx *ctx, const struct st_deployment *dep,
 		r = deploy_give_up(ctx, in, cause);
 	if (r == -1)
 		return (-1);
-	if (r == 1) {
-		state_instance_set_state(ctx->st, in->id, INST_STOPPING, NULL);
-		memset(&err, 0, sizeof err);
-		if (drv->terminate(&dctx, in->provider_id, &err) != 0 &&
-		    err.kind != DRV_ERR_NOT_FOUND) {
-			*cause = xprintf("%s: terminate %s: %s (%s)", drv->name,
-			    in->provider_id, err.message, drv_err_name(err.kind));
-			state_event(ctx->st, dep->name, "terminate-failed",
-			    "%s", *cause);
-			return (-1);
-		}
-	}
-	if (state_instance_set_state(ctx->st, in->id, INST_TERMINATED,
+	if (r == 1 && deploy_terminate_call(ctx, dep, drv, &dctx, in,
 	    cause) != 0)
 		return (-1);
+	if (state_instance_set_state(ctx->st, in->id, INST_TERMINATED,
+	    &why) != 0) {
+		if (r != 1) {
+			*cause = why;
+			return (-1);
+		}
+		*cause = xprintf("terminated %s, but could not record it (%s): "
+		    "its record says stopping and no longer bills; `fleet "
+		    "down %s` again or `fleet reconcile` finishes it",
+		    in->provider_id, why, dep->name);
+		free(why);
+		return (-1);
+	}
 	state_event(ctx->st, dep->name, "terminated", "%s %s (%s)",
 	    in->provider, in->provider_id != NULL ? in->provider_id :
 	    in->label, reason != NULL ? reason : "user");

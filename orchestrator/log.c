@@ -7,13 +7,16 @@
 
 #include "fleet.h"
 
-#define LOG_MAX_SECRETS 16
+/* Shorter secrets would redact every word they occur in; config.c refuses
+ * such a proxy.token, and provider keys are far longer. */
+#define LOG_MIN_SECRET	4
+#define LOG_REDACTED	"[REDACTED]"
 
 static const char	*log_prog = "fleet";
 static int		 log_verbosity = LOG_WARN;
 static FILE		*log_out;
-static char		*log_secrets[LOG_MAX_SECRETS];
-static int		 log_nsecrets;
+static char		**log_secrets;	/* grows, never evicts */
+static size_t		 log_nsecrets;
 
 void
 log_init(const char *progname, int verbosity, FILE *out)
@@ -41,45 +44,65 @@ log_level(void)
 void
 log_add_secret(const char *s)
 {
-	int	 i;
+	size_t	 i;
 
-	if (s == NULL || strlen(s) < 4)
+	if (s == NULL || strlen(s) < LOG_MIN_SECRET)
 		return;
 	for (i = 0; i < log_nsecrets; i++)
 		if (strcmp(log_secrets[i], s) == 0)
 			return;
-	if (log_nsecrets == LOG_MAX_SECRETS) {
-		free(log_secrets[0]);
-		memmove(log_secrets, log_secrets + 1,
-		    (LOG_MAX_SECRETS - 1) * sizeof *log_secrets);
-		log_nsecrets--;
-	}
+	log_secrets = xreallocarray(log_secrets, log_nsecrets + 1,
+	    sizeof *log_secrets);
 	log_secrets[log_nsecrets++] = xstrdup(s);
 }
 
-/* Copy of s with every known secret replaced by "[REDACTED]". */
+/* The length of the longest secret that starts at p, 0 if none. */
+static size_t
+log_secret_at(const char *p)
+{
+	size_t	 i, n, best = 0;
+
+	for (i = 0; i < log_nsecrets; i++) {
+		n = strlen(log_secrets[i]);
+		if (n > best && strncmp(p, log_secrets[i], n) == 0)
+			best = n;
+	}
+	return (best);
+}
+
+/*
+ * Copy of s with every known secret replaced by "[REDACTED]". Matches are
+ * found in the original text only and never in what replaced them, so a
+ * secret inside the marker ("ACTED]") cannot loop; overlapping or adjacent
+ * matches become one marker, so no part of either shows.
+ */
 char *
 log_redact(const char *s)
 {
-	char		*out, *p, *hit;
-	const char	*sec;
-	size_t		 n, slen;
-	int		 i;
+	char	*hide, *out;
+	size_t	 len, i, j, n, o = 0, runs = 0;
 
-	out = xstrdup(s);
-	for (i = 0; i < log_nsecrets; i++) {
-		sec = log_secrets[i];
-		slen = strlen(sec);
-		while ((hit = strstr(out, sec)) != NULL) {
-			n = strlen(out) - slen + sizeof "[REDACTED]";
-			p = xmalloc(n);
-			memcpy(p, out, hit - out);
-			memcpy(p + (hit - out), "[REDACTED]", 10);
-			strcpy(p + (hit - out) + 10, hit + slen);
-			free(out);
-			out = p;
+	len = strlen(s);
+	if (log_nsecrets == 0 || len == 0)
+		return (xstrdup(s));
+	hide = xcalloc(len, 1);
+	for (i = 0; i < len; i++)
+		for (n = log_secret_at(s + i), j = i; j < i + n; j++)
+			hide[j] = 1;
+	for (i = 0; i < len; i++)
+		if (hide[i] && (i == 0 || !hide[i - 1]))
+			runs++;
+	out = xmalloc(len + runs * (sizeof LOG_REDACTED - 1) + 1);
+	for (i = 0; i < len; i++) {
+		if (!hide[i])
+			out[o++] = s[i];
+		else if (i == 0 || !hide[i - 1]) {
+			memcpy(out + o, LOG_REDACTED, sizeof LOG_REDACTED - 1);
+			o += sizeof LOG_REDACTED - 1;
 		}
 	}
+	out[o] = '\0';
+	free(hide);
 	return (out);
 }
 

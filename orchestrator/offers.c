@@ -107,6 +107,7 @@ offers_from(struct cmd_ctx *ctx, const struct fleet_template *t,
 	if (driver_ctx_init(&dctx, d, ctx->conf, ctx->state_dir,
 	    &cause) != 0) {
 		offers_note(s, "%s", cause);	/* names the provider */
+		s->nsetup++;
 		free(cause);
 		return;
 	}

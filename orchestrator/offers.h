@@ -22,6 +22,8 @@ struct offer_set {
 	size_t			 n;
 	char		       **notes;	/* why a provider gave nothing */
 	size_t			 nnotes;
+	size_t			 nsetup;	/* notes that are setup errors: no
+					   key, disabled, a refused key file */
 };
 
 /*

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@
 static void	conn_up_process(struct proxy_conn *);
 static void	conn_up_drop(struct proxy_conn *);
 static void	conn_finish(struct proxy_conn *);
+static void	conn_body_window(struct proxy_conn *);
+static void	conn_abort(struct proxy_conn *, int, const char *);
 
 /*
  * No Nagle on either side: the proxy forwards in pieces (libevent reads
@@ -437,6 +440,7 @@ conn_forward(struct proxy_conn *conn, const struct proxy_head *h,
 		return (0);
 	}
 	memset(&fwd, 0, sizeof fwd);
+	fwd.body = b;
 	fwd.hostport = conn->up->hostport;
 	fwd.peer = conn->peer;
 	fwd.token = conn->px->token;
@@ -458,10 +462,34 @@ conn_forward(struct proxy_conn *conn, const struct proxy_head *h,
 	conn_activity(conn, evbuffer_get_length(out) - before, 0);
 	conn->req = *b;
 	conn->phase = b->kind == BODY_NONE ? PHASE_HEAD : PHASE_BODY;
+	conn->body_mono = conn->body_since = now_mono_ms();
+	conn->body_bytes = 0;
 	conn->head_since = conn->hold_since = 0;
 	conn->head_scan = 0;
 	conn->no_more |= fwd.close;
 	return (1);
+}
+
+/*
+ * 421 for a Host that is not ours (DNS rebinding), naming it, and close.
+ * Not counted as a request: a hostile page must not keep a GPU awake.
+ */
+static int
+conn_misdirected(struct proxy_conn *conn, const char *host, size_t len)
+{
+	char	 safe[65], *why;
+	size_t	 i;
+	int	 r;
+
+	for (i = 0; i < len && i < sizeof safe - 1; i++)
+		safe[i] = isalnum((unsigned char)host[i]) ||
+		    strchr("-.:[]", host[i]) != NULL ? host[i] : '?';
+	safe[i] = '\0';
+	why = xprintf("misdirected request: host '%s' is not allowed "
+	    "(proxy.allowed_hosts)", safe);
+	r = conn_fail(conn, 421, why);
+	free(why);
+	return (r);
 }
 
 /* Park the request until the route is ready (or the hold times out). */
@@ -484,12 +512,19 @@ conn_request(struct proxy_conn *conn, const struct proxy_head *h)
 	struct proxy	*px = conn->px;
 	struct proxy_rt	*rt;
 	struct proxy_body b;
+	const char	*host;
+	size_t		 hlen;
 	char		 name[128];
 
+	if (proxy_req_host(h, &host, &hlen) != 0)
+		return (conn_fail(conn, 400, "missing, repeated or bad Host"));
 	if (proxy_req_framing(h, &b) != 0)
 		return (conn_fail(conn, 400, "bad message framing"));
 	if (h->mlen == 7 && memcmp(h->method, "CONNECT", 7) == 0)
 		return (conn_fail(conn, 405, "CONNECT not supported"));
+	if (host != NULL && !proxy_host_allowed(host, hlen, px->allowed,
+	    px->nallowed))
+		return (conn_misdirected(conn, host, hlen));
 	if (px->token != NULL && !conn_auth(px, h))
 		return (conn_local(conn, h, &b, 401,
 		    "WWW-Authenticate: Bearer\r\n", "application/json",
@@ -563,21 +598,60 @@ conn_req_body(struct proxy_conn *conn)
 		proxy_conn_close(conn);
 		return (0);
 	}
-	if ((room = conn_room(conn->up->bev)) == 0)
+	if ((room = conn_room(conn->up->bev)) == 0) {
+		conn_body_window(conn);	/* the upstream is the slow one */
 		return (0);	/* up_write_cb resumes */
+	}
 	r = proxy_body_move(&conn->req, in,
 	    bufferevent_get_output(conn->up->bev), room, &moved);
 	conn_activity(conn, moved, 0);
+	if (moved != 0) {
+		conn->body_mono = now_mono_ms();
+		conn->body_bytes += moved;
+	}
 	if (r == -1) {
-		log_debug("%s: bad request body framing", conn->peer);
-		proxy_conn_close(conn);
+		conn_abort(conn, 400, "bad chunked framing");
 		return (0);
 	}
 	if (r == 1) {
 		conn->phase = PHASE_HEAD;
 		return (1);
 	}
+	if (conn->eof && evbuffer_get_length(in) == 0) {
+		/* The client left mid-body: the request can never end. */
+		log_debug("%s: EOF in a request body", conn->peer);
+		proxy_conn_close(conn);
+		return (0);
+	}
 	return (moved != 0 && evbuffer_get_length(in) != 0);
+}
+
+/* Restart the body's rate window (the upstream held the body back). */
+static void
+conn_body_window(struct proxy_conn *conn)
+{
+	conn->body_mono = conn->body_since = now_mono_ms();
+	conn->body_bytes = 0;
+}
+
+/*
+ * The request cannot go on (its body is bad or late, or the upstream is
+ * silent): the upstream goes at once, since it may hold half a request.
+ * Answer status if it is the one request waiting and no response to it
+ * has begun (none if the upstream answered before the body ended), else
+ * just close.
+ */
+static void
+conn_abort(struct proxy_conn *conn, int status, const char *why)
+{
+	log_debug("%s: %s", conn->peer, why);
+	conn_up_drop(conn);
+	if (conn->npend != 1 || !conn->resp_head) {
+		proxy_conn_close(conn);
+		return;
+	}
+	conn->npend = 0;
+	conn_fail(conn, status, why);
 }
 
 /* Raw bytes from one side to the other, as far as there is room. */
@@ -892,7 +966,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
-conn_event_cb(struct bufferevent *bev __unused, short what, void *arg)
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct proxy_conn	*conn = arg;
 
@@ -905,8 +979,13 @@ conn_event_cb(struct bufferevent *bev __unused, short what, void *arg)
 	}
 	conn->eof = 1;
 	conn->no_more = 1;
-	/* Gone mid-stream, or nothing left to answer: close. */
-	if (conn->npend == 0 || !conn->resp_head)
+	/*
+	 * Gone mid-stream, in a body that can never end now, or with
+	 * nothing left to answer: close, the upstream too.
+	 */
+	if (conn->npend == 0 || !conn->resp_head ||
+	    (conn->phase == PHASE_BODY &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) == 0))
 		proxy_conn_close(conn);
 }
 
@@ -970,6 +1049,26 @@ proxy_conn_release(struct proxy_conn *conn, int expired)
 	conn_flush(conn);
 }
 
+/*
+ * Is the client too slow with a request body? Nothing for body_timeout
+ * (nginx's client_body_timeout), or, against a trickle that never stops,
+ * under PROXY_BODY_MIN_RATE on average once body_timeout has passed
+ * (Apache's mod_reqtimeout MinRate). Time the upstream held the body
+ * back does not count.
+ */
+static int
+conn_body_late(struct proxy_conn *conn, int64_t now)
+{
+	int64_t	 ms = conn->px->body_ms;
+
+	if (conn->up != NULL && conn_room(conn->up->bev) == 0) {
+		conn_body_window(conn);
+		return (0);
+	}
+	return (now - conn->body_mono >= ms || now - conn->body_since >= ms +
+	    (int64_t)(conn->body_bytes * 1000 / PROXY_BODY_MIN_RATE));
+}
+
 /* Timeouts, checked by the one sweep timer. */
 void
 proxy_conn_sweep(struct proxy_conn *conn, int64_t now)
@@ -989,8 +1088,18 @@ proxy_conn_sweep(struct proxy_conn *conn, int64_t now)
 			proxy_conn_close(conn);
 		return;
 	}
-	if (conn->phase != PHASE_HEAD || conn->npend != 0 || conn->tcp)
+	if (conn->phase == PHASE_TUNNEL || conn->tcp)
 		return;
+	if (conn->phase == PHASE_BODY && conn_body_late(conn, now)) {
+		conn_abort(conn, 408, "request body timeout");
+		return;
+	}
+	if (conn->npend != 0) {
+		/* No byte moved either way: the upstream is stuck. */
+		if (now - conn->last_mono >= px->up_ms)
+			conn_abort(conn, 504, "upstream timeout");
+		return;
+	}
 	if (conn->head_since != 0 && now - conn->head_since >= px->head_ms)
 		conn_fail(conn, 408, "request head timeout");
 	else if (conn->head_since == 0 && now - conn->last_mono >= px->idle_ms)

@@ -8,6 +8,7 @@
 
 #include <event2/buffer.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include "fleet.h"
 #include "proxy-int.h"
@@ -294,7 +295,11 @@ proxy_resp_framing(const struct proxy_head *h, int head_req,
 	return (0);
 }
 
-/* "1a;ext" or "1a": the chunk size, at most 15 hex digits. */
+/*
+ * "1a", or "1a" BWS [";ext"]: the chunk size, at most 15 hex digits. An
+ * extension must start with ';' ("5 zz" is refused); it is not forwarded.
+ * Spaces after the size alone are taken: some servers pad sizes so.
+ */
 static int
 http_chunk_size(const char *p, size_t n, uint64_t *size)
 {
@@ -309,7 +314,15 @@ http_chunk_size(const char *p, size_t n, uint64_t *size)
 		*size = (*size << 4) | (uint64_t)(isdigit(c) ? c - '0' :
 		    c - 'a' + 10);
 	}
-	if (i == 0 || (i < n && p[i] != ';' && p[i] != ' ' && p[i] != '\t'))
+	if (i == 0)
+		return (-1);
+	if (i == n)
+		return (0);
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	if (i == n)
+		return (0);
+	if (p[i] != ';')
 		return (-1);
 	for (; i < n; i++)
 		if (!http_vchar((unsigned char)p[i]))
@@ -317,32 +330,79 @@ http_chunk_size(const char *p, size_t n, uint64_t *size)
 	return (0);
 }
 
-/* A chunk-size or trailer line: moved whole; 1 moved, 0 wait, -1 bad. */
+/* A trailer line is a header field: token, colon, field value. */
+static int
+http_trailer_field(const char *p, size_t n)
+{
+	const char	*colon;
+	size_t		 i;
+
+	if ((colon = memchr(p, ':', n)) == NULL || colon == p)
+		return (-1);
+	for (i = 0; p + i < colon; i++)
+		if (!http_tchar((unsigned char)p[i]))
+			return (-1);
+	for (i = colon + 1 - p; i < n; i++)
+		if (!http_vchar((unsigned char)p[i]))
+			return (-1);
+	return (0);
+}
+
+/*
+ * The next line of chunk framing: 1 with its length (CRLF not counted),
+ * 0 to wait, -1 if it is too long or ends in a bare LF. A lenient
+ * upstream would end a line at that LF where we would not: two views of
+ * one message are what smuggling needs.
+ */
+static int
+http_framing_line(struct evbuffer *in, size_t *len)
+{
+	struct evbuffer_ptr	 pos;
+	const char		*p;
+
+	pos = evbuffer_search(in, "\n", 1, NULL);
+	if (pos.pos == -1)
+		return (evbuffer_get_length(in) > PROXY_CHUNK_LINE_MAX ?
+		    -1 : 0);
+	if (pos.pos == 0 || pos.pos > PROXY_CHUNK_LINE_MAX)
+		return (-1);
+	p = (const char *)evbuffer_pullup(in, pos.pos + 1);
+	if (p[pos.pos - 1] != '\r')
+		return (-1);
+	*len = pos.pos - 1;
+	return (1);
+}
+
+/*
+ * A chunk-size or trailer line. Nothing of it is copied: fleet writes the
+ * size itself, without extensions, and drops trailer fields once they
+ * have parsed as fields (as nginx does). 1 done, 0 wait, -1 bad.
+ */
 static int
 http_chunk_line(struct proxy_body *b, struct evbuffer *in,
     struct evbuffer *out, size_t *moved)
 {
-	struct evbuffer_ptr	 pos;
-	size_t			 eol;
-	const char		*p;
+	const char	*p;
+	size_t		 n;
+	int		 r, len = 0;
 
-	pos = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_CRLF_STRICT);
-	if (pos.pos == -1)
-		return (evbuffer_get_length(in) > PROXY_CHUNK_LINE_MAX ?
-		    -1 : 0);
-	if (pos.pos > PROXY_CHUNK_LINE_MAX)
-		return (-1);
-	p = (const char *)evbuffer_pullup(in, pos.pos + 2);
+	if ((r = http_framing_line(in, &n)) != 1)
+		return (r);
+	p = (const char *)evbuffer_pullup(in, n + 2);
 	if (b->cstate == CH_SIZE) {
-		if (http_chunk_size(p, pos.pos, &b->left) != 0)
+		if (http_chunk_size(p, n, &b->left) != 0)
 			return (-1);
+		len = evbuffer_add_printf(out, "%llx\r\n",
+		    (unsigned long long)b->left);
 		b->cstate = b->left != 0 ? CH_DATA : CH_TRAILER;
-	} else if (pos.pos == 0)
+	} else if (n == 0) {
+		len = evbuffer_add(out, "\r\n", 2) == 0 ? 2 : 0;
 		b->cstate = -1;		/* the end of the message */
-	else if ((b->tlen += pos.pos + 2) > PROXY_TRAILER_MAX)
+	} else if ((b->tlen += n + 2) > PROXY_TRAILER_MAX ||
+	    http_trailer_field(p, n) != 0)
 		return (-1);
-	evbuffer_remove_buffer(in, out, pos.pos + 2);
-	*moved += pos.pos + 2;
+	evbuffer_drain(in, n + 2);
+	*moved += len > 0 ? len : 0;
 	return (1);
 }
 
@@ -370,11 +430,13 @@ http_chunked_step(struct proxy_body *b, struct evbuffer *in,
 			b->cstate = CH_DATA_END;
 		return (1);
 	}
+	if (avail == 0)
+		return (0);
+	p = (const char *)evbuffer_pullup(in, avail < 2 ? 1 : 2);
+	if (p[0] != '\r' || (avail >= 2 && p[1] != '\n'))
+		return (-1);	/* a bare LF is no line end */
 	if (avail < 2)
 		return (0);
-	p = (const char *)evbuffer_pullup(in, 2);
-	if (p[0] != '\r' || p[1] != '\n')
-		return (-1);
 	evbuffer_remove_buffer(in, out, 2);
 	*moved += 2;
 	b->cstate = CH_SIZE;
@@ -382,8 +444,9 @@ http_chunked_step(struct proxy_body *b, struct evbuffer *in,
 }
 
 /*
- * Move body bytes from in to out as they are (never re-chunked), at most
- * about max. Returns 1 when the message ends, 0 for more, -1 if the
+ * Move body bytes from in to out, at most about max: length bodies as
+ * they are; chunked ones with their data as is and their framing
+ * written by us (sizes in hex, no extensions, no trailers). Returns 1 when the message ends, 0 for more, -1 if the
  * framing is broken.
  */
 int
@@ -419,15 +482,40 @@ proxy_body_move(struct proxy_body *b, struct evbuffer *in,
 	return (*moved < max ? r : 0);
 }
 
-/* The fleet token in an Authorization field, compared in constant time. */
+/*
+ * The fleet token in an Authorization field. Digests are compared, so the
+ * time taken tells neither how many bytes matched nor the token's length.
+ */
 int
 proxy_auth_is(const struct proxy_hdr *f, const char *token)
 {
-	size_t	 n = strlen(token);
+	unsigned char	 a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
 
-	if (f->vlen != 7 + n || strncasecmp(f->value, "Bearer ", 7) != 0)
+	if (f->vlen < 7 || strncasecmp(f->value, "Bearer ", 7) != 0)
 		return (0);
-	return (CRYPTO_memcmp(f->value + 7, token, n) == 0);
+	SHA256((const unsigned char *)f->value + 7, f->vlen - 7, a);
+	SHA256((const unsigned char *)token, strlen(token), b);
+	return (CRYPTO_memcmp(a, b, sizeof a) == 0);
+}
+
+/*
+ * Fields a Connection option may not remove: the framing, Host, and what
+ * fleet writes itself. "Connection: Content-Length" would otherwise drop
+ * the field that framed the body, and the upstream would read the body
+ * as a request of its own (nginx ignores such options too).
+ */
+static int
+http_protected(const struct proxy_hdr *f)
+{
+	static const char *keep[] = { "Content-Length", "Transfer-Encoding",
+	    "Host", "X-Forwarded-For", "X-Forwarded-Proto",
+	    "X-Forwarded-Host" };
+	size_t	 i;
+
+	for (i = 0; i < nitems(keep); i++)
+		if (http_name_is(f, keep[i]))
+			return (1);
+	return (0);
 }
 
 /* Hop-by-hop: never forwarded (RFC 9110 7.6.1). */
@@ -444,6 +532,8 @@ http_hop(const struct proxy_head *h, const struct proxy_hdr *f,
 	for (i = 0; i < nitems(hop); i++)
 		if (http_name_is(f, hop[i]))
 			return (1);
+	if (http_protected(f))
+		return (0);
 	for (i = 0; i < (size_t)h->nhdrs; i++)
 		if (http_name_is(&h->hdrs[i], "Connection") &&
 		    http_list_has(h->hdrs[i].value, h->hdrs[i].vlen, f->name,
@@ -480,19 +570,81 @@ http_add_xff(const struct proxy_head *h, const char *peer,
 	evbuffer_add_printf(out, "%s\r\n", peer);
 }
 
+/* "scheme://authority/path": where the authority starts, or NULL. */
+static const char *
+http_absolute(const struct proxy_head *h, size_t *slen)
+{
+	if (h->tlen >= 7 && strncasecmp(h->target, "http://", 7) == 0)
+		*slen = 7;
+	else if (h->tlen >= 8 && strncasecmp(h->target, "https://", 8) == 0)
+		*slen = 8;
+	else
+		return (NULL);
+	return (h->target + *slen);
+}
+
+/* An absolute-form target's authority, up to the path or query. */
+static size_t
+http_authority_len(const char *a, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n && a[i] != '/' && a[i] != '?' && a[i] != '#'; i++)
+		;
+	return (i);
+}
+
+/* The request line, with an absolute-form target cut to origin form. */
+static void
+http_add_request_line(const struct proxy_head *h, struct evbuffer *out)
+{
+	const char	*a, *path, *end = h->target + h->tlen;
+	size_t		 slen;
+
+	if ((a = http_absolute(h, &slen)) == NULL) {
+		evbuffer_add(out, h->line, h->llen);
+		evbuffer_add(out, "\r\n", 2);
+		return;
+	}
+	path = a + http_authority_len(a, end - a);
+	evbuffer_add(out, h->method, h->mlen);
+	evbuffer_add(out, " ", 1);
+	if (path == end || *path != '/')
+		evbuffer_add(out, "/", 1);
+	evbuffer_add(out, path, end - path);
+	evbuffer_add_printf(out, " HTTP/1.%d\r\n", h->minor);
+}
+
+/* The framing fleet parsed, written by fleet: never the client's copy. */
+static void
+http_add_framing(const struct proxy_head *h, const struct proxy_body *b,
+    struct evbuffer *out)
+{
+	if (b != NULL && b->kind == BODY_CHUNKED)
+		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+	else if (b != NULL && b->kind == BODY_LENGTH)
+		evbuffer_add_printf(out, "Content-Length: %llu\r\n",
+		    (unsigned long long)b->left);
+	else if (proxy_head_get(h, "Content-Length") != NULL)
+		evbuffer_add_printf(out, "Content-Length: 0\r\n");
+}
+
 /* The request head as the upstream gets it. */
 void
 proxy_write_request(const struct proxy_head *h, const struct proxy_fwd *fwd,
     struct evbuffer *out)
 {
-	const struct proxy_hdr	*f, *host;
+	const struct proxy_hdr	*f;
+	const char		*host;
+	size_t			 hlen;
 	int			 i;
 
-	evbuffer_add(out, h->line, h->llen);
-	evbuffer_add(out, "\r\n", 2);
+	http_add_request_line(h, out);
 	for (i = 0; i < h->nhdrs; i++) {
 		f = &h->hdrs[i];
 		if (http_hop(h, f, fwd->upgrade) || http_name_is(f, "Host") ||
+		    http_name_is(f, "Content-Length") ||
+		    http_name_is(f, "Transfer-Encoding") ||
 		    http_name_is(f, "X-Forwarded-For") ||
 		    http_name_is(f, "X-Forwarded-Proto") ||
 		    http_name_is(f, "X-Forwarded-Host") ||
@@ -502,11 +654,12 @@ proxy_write_request(const struct proxy_head *h, const struct proxy_fwd *fwd,
 		http_add_field(out, f);
 	}
 	evbuffer_add_printf(out, "Host: %s\r\n", fwd->hostport);
+	http_add_framing(h, fwd->body, out);
 	http_add_xff(h, fwd->peer, out);
 	evbuffer_add_printf(out, "X-Forwarded-Proto: http\r\n");
-	if ((host = proxy_head_get(h, "Host")) != NULL) {
+	if (proxy_req_host(h, &host, &hlen) == 0 && host != NULL) {
 		evbuffer_add_printf(out, "X-Forwarded-Host: ");
-		evbuffer_add(out, host->value, host->vlen);
+		evbuffer_add(out, host, hlen);
 		evbuffer_add(out, "\r\n", 2);
 	}
 	if (fwd->upgrade)
@@ -578,30 +731,144 @@ proxy_url_parse(const char *s, struct proxy_url *u)
 	return (0);
 }
 
-/* NAME from "Host: NAME.localhost[:PORT]", lower-cased. */
+/* Characters of a Host value: reg-name, IP literal, port (RFC 3986). */
+static int
+http_host_chars(const char *v, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)v[i]) &&
+		    strchr("-._~%!$&'()*+,;=:[]", v[i]) == NULL)
+			return (-1);
+	return (0);
+}
+
+/*
+ * The host a request is for (RFC 9112 3.2): the authority of an
+ * absolute-form target, else the Host field; *host is NULL for HTTP/1.0
+ * without one. -1 (answer 400, as nginx does) for HTTP/1.1 without Host,
+ * two Host fields, or a value that is no host.
+ */
+int
+proxy_req_host(const struct proxy_head *h, const char **host, size_t *len)
+{
+	const struct proxy_hdr	*f = NULL;
+	const char		*a;
+	size_t			 slen;
+	int			 i;
+
+	*host = NULL;
+	*len = 0;
+	for (i = 0; i < h->nhdrs; i++) {
+		if (!http_name_is(&h->hdrs[i], "Host"))
+			continue;
+		if (f != NULL)
+			return (-1);
+		f = &h->hdrs[i];
+	}
+	if (f == NULL && h->minor == 1)
+		return (-1);
+	if ((a = http_absolute(h, &slen)) != NULL) {
+		*host = a;
+		*len = http_authority_len(a, h->tlen - slen);
+		if (*len == 0 || memchr(a, '@', *len) != NULL)
+			return (-1);	/* no userinfo in requests */
+	} else if (f != NULL) {
+		*host = f->value;
+		*len = f->vlen;
+	}
+	if (*host != NULL && http_host_chars(*host, *len) != 0)
+		return (-1);
+	return (0);
+}
+
+/* The host of "host[:port]" or "[v6][:port]", without a final dot. */
+static int
+http_host_part(const char *v, size_t n, size_t *hlen)
+{
+	const char	*e;
+	size_t		 i, j;
+
+	if (n > 0 && v[0] == '[') {
+		if ((e = memchr(v, ']', n)) == NULL)
+			return (-1);
+		i = e - v + 1;
+	} else
+		for (i = 0; i < n && v[i] != ':'; i++)
+			;
+	if (i < n && v[i] != ':')
+		return (-1);
+	for (j = i + 1; j < n; j++)
+		if (!isdigit((unsigned char)v[j]))
+			return (-1);
+	if (i > 1 && v[i - 1] == '.')
+		i--;
+	*hlen = i;
+	return (i == 0 ? -1 : 0);
+}
+
+static int
+http_host_is(const char *h, size_t n, const char *name)
+{
+	return (n == strlen(name) && strncasecmp(h, name, n) == 0);
+}
+
+/*
+ * May a request for this Host be served? Loopback names and NAME.localhost
+ * on any port, and the names in extra (normalised by proxy_host_norm).
+ * Anything else is how DNS rebinding looks: a page on evil.example whose
+ * name now resolves to 127.0.0.1.
+ */
+int
+proxy_host_allowed(const char *v, size_t n, char *const *extra,
+    size_t nextra)
+{
+	size_t	 hl, i;
+
+	if (http_host_part(v, n, &hl) != 0)
+		return (0);
+	if (http_host_is(v, hl, "127.0.0.1") || http_host_is(v, hl,
+	    "localhost") || http_host_is(v, hl, "[::1]"))
+		return (1);
+	if (hl > 10 && strncasecmp(v + hl - 10, ".localhost", 10) == 0)
+		return (1);
+	for (i = 0; i < nextra; i++)
+		if (http_host_is(v, hl, extra[i]))
+			return (1);
+	return (0);
+}
+
+/* An allowed_hosts entry as Host compares it: IPv6 in brackets, no dot. */
+char *
+proxy_host_norm(const char *s)
+{
+	size_t	 n = strlen(s);
+
+	if (n > 1 && s[n - 1] == '.')
+		n--;
+	if (memchr(s, ':', n) != NULL && s[0] != '[')
+		return (xprintf("[%.*s]", (int)n, s));
+	return (xstrndup(s, n));
+}
+
+/* NAME from "Host: NAME.localhost[:PORT]" (or the target), lower-cased. */
 int
 proxy_host_route(const struct proxy_head *h, char *name, size_t size)
 {
-	const struct proxy_hdr	*f;
-	size_t			 n, i;
+	const char	*v;
+	size_t		 n, i;
 
-	if ((f = proxy_head_get(h, "Host")) == NULL)
+	if (proxy_req_host(h, &v, &n) != 0 || v == NULL ||
+	    http_host_part(v, n, &n) != 0)
 		return (-1);
-	for (n = f->vlen; n > 0 && isdigit((unsigned char)f->value[n - 1]);)
-		n--;
-	if (n == 0 || f->value[n - 1] != ':')
-		n = f->vlen;
-	else
-		n--;
-	if (n > 0 && f->value[n - 1] == '.')
-		n--;
-	if (n <= 10 || strncasecmp(f->value + n - 10, ".localhost", 10) != 0)
+	if (n <= 10 || strncasecmp(v + n - 10, ".localhost", 10) != 0)
 		return (-1);
 	n -= 10;
 	if (n >= size)
 		return (-1);
 	for (i = 0; i < n; i++)
-		name[i] = tolower((unsigned char)f->value[i]);
+		name[i] = tolower((unsigned char)v[i]);
 	name[n] = '\0';
 	return (0);
 }
@@ -616,9 +883,11 @@ proxy_status_text(int status)
 	case 404: return ("Not Found");
 	case 405: return ("Method Not Allowed");
 	case 408: return ("Request Timeout");
+	case 421: return ("Misdirected Request");
 	case 431: return ("Request Header Fields Too Large");
 	case 502: return ("Bad Gateway");
 	case 503: return ("Service Unavailable");
+	case 504: return ("Gateway Timeout");
 	}
 	return ("Error");
 }

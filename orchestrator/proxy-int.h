@@ -25,6 +25,7 @@ struct ssl_ctx_st;
 #define PROXY_TRAILER_MAX	(16 * 1024)
 #define PROXY_RESP_HEAD_MAX	(64 * 1024)
 #define PROXY_CONNS_MAX		4096
+#define PROXY_BODY_MIN_RATE	500	/* bytes/s a request body must keep */
 
 /* One header field, pointing into the parsed buffer. */
 struct proxy_hdr {
@@ -76,6 +77,7 @@ struct proxy_url {
 
 /* What the request head sent upstream must say besides the client's. */
 struct proxy_fwd {
+	const struct proxy_body *body;	/* the framing fleet parsed */
 	const char	*hostport;	/* upstream Host */
 	const char	*peer;		/* client address for X-Forwarded-For */
 	const char	*token;		/* fleet token to strip, or NULL */
@@ -172,6 +174,9 @@ struct proxy_conn {
 	int64_t			 head_since;	/* head started, mono ms */
 	int64_t			 last_mono;	/* last byte either way */
 	int64_t			 hold_since;	/* parked since, 0 = not */
+	int64_t			 body_mono;	/* last request body byte */
+	int64_t			 body_since;	/* body rate window start */
+	uint64_t		 body_bytes;	/* body bytes in that window */
 	size_t			 head_scan;
 	size_t			 up_scan;
 	TAILQ_ENTRY(proxy_conn)	 entry;		/* px conns or dead */
@@ -193,7 +198,11 @@ struct proxy {
 	size_t			 max_head;
 	int64_t			 head_ms;
 	int64_t			 idle_ms;
+	int64_t			 body_ms;
+	int64_t			 up_ms;
 	int64_t			 sweep_ms;
+	char			**allowed;	/* Host names besides loopback */
+	size_t			 nallowed;
 	int			 shut;
 	struct proxy_listener	*shared;
 	struct proxy_rts	 routes;
@@ -227,6 +236,9 @@ void	 proxy_write_response(const struct proxy_head *, const char *conn,
 	    struct evbuffer *);
 int	 proxy_auth_is(const struct proxy_hdr *, const char *token);
 int	 proxy_url_parse(const char *, struct proxy_url *);
+int	 proxy_req_host(const struct proxy_head *, const char **, size_t *);
+int	 proxy_host_allowed(const char *, size_t, char *const *, size_t);
+char	*proxy_host_norm(const char *);
 int	 proxy_host_route(const struct proxy_head *, char *, size_t);
 const char *proxy_status_text(int);
 

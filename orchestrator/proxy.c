@@ -399,6 +399,27 @@ proxy_bind_loopback(const char *bind)
 	return (-1);
 }
 
+/*
+ * The Host names served besides loopback ones: proxy.allowed_hosts, and
+ * the bind address when it is a real one beyond loopback (clients reach
+ * it by that address).
+ */
+static void
+proxy_allow(struct proxy *px, const struct proxy_config *cf, int lo)
+{
+	size_t	 i;
+	int	 any;
+
+	px->allowed = xreallocarray(NULL, cf->nallowed_hosts + 1,
+	    sizeof *px->allowed);
+	for (i = 0; i < cf->nallowed_hosts; i++)
+		px->allowed[px->nallowed++] =
+		    proxy_host_norm(cf->allowed_hosts[i]);
+	any = strcmp(px->bind, "0.0.0.0") == 0 || strcmp(px->bind, "::") == 0;
+	if (!lo && !any)
+		px->allowed[px->nallowed++] = proxy_host_norm(px->bind);
+}
+
 /* Copy the configuration, with defaults for what is unset. */
 static int
 proxy_configure(struct proxy *px, const struct proxy_config *cf,
@@ -428,9 +449,17 @@ proxy_configure(struct proxy *px, const struct proxy_config *cf,
 	    10000;
 	px->idle_ms = cf->idle_conn_timeout_ms > 0 ?
 	    cf->idle_conn_timeout_ms : 120000;
+	px->body_ms = cf->body_timeout_ms > 0 ? cf->body_timeout_ms : 60000;
+	px->up_ms = cf->upstream_timeout_ms > 0 ? cf->upstream_timeout_ms :
+	    300000;
+	proxy_allow(px, cf, lo);
 	px->sweep_ms = px->hold_ms < px->head_ms ? px->hold_ms : px->head_ms;
 	if (px->idle_ms < px->sweep_ms)
 		px->sweep_ms = px->idle_ms;
+	if (px->body_ms < px->sweep_ms)
+		px->sweep_ms = px->body_ms;
+	if (px->up_ms < px->sweep_ms)
+		px->sweep_ms = px->up_ms;
 	px->sweep_ms /= 4;
 	px->sweep_ms = px->sweep_ms < 20 ? 20 : px->sweep_ms > 1000 ? 1000 :
 	    px->sweep_ms;
@@ -573,6 +602,9 @@ proxy_free(struct proxy *px)
 	if (px->dns != NULL)
 		evdns_base_free(px->dns, 0);
 	SSL_CTX_free(px->ssl_ctx);
+	while (px->nallowed > 0)
+		free(px->allowed[--px->nallowed]);
+	free(px->allowed);
 	free(px->bind);
 	free(px->token);
 	free(px);

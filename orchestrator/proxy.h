@@ -48,6 +48,10 @@ struct proxy_config {
 	int		 max_header_bytes;
 	int64_t		 header_timeout_ms;	/* slowloris guard, def 10 s */
 	int64_t		 idle_conn_timeout_ms;	/* keep-alive idle, def 120 s */
+	int64_t		 body_timeout_ms;	/* request body idle, def 60 s */
+	int64_t		 upstream_timeout_ms;	/* response idle, def 300 s */
+	char *const	*allowed_hosts;	/* Host names besides loopback */
+	size_t		 nallowed_hosts;
 	const char	*ca_file;	/* extra CA for https upstreams */
 };
 

@@ -1,5 +1,6 @@
 /* state.c: SQLite store (WAL) for deployments, instances, events, ledger. */
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -347,6 +348,15 @@ state_configure(struct state *st)
 }
 
 /* Open (creating if needed) dir/fleet.db with mode 0600, WAL, busy wait. */
+/* SQLite says "disk I/O error" for a full disk when it opens the WAL. */
+static int
+state_disk_full(const char *dir)
+{
+	struct statvfs	 sv;
+
+	return (statvfs(dir, &sv) == 0 && sv.f_bavail == 0);
+}
+
 struct state *
 state_open(const char *dir, char **cause)
 {
@@ -356,6 +366,12 @@ state_open(const char *dir, char **cause)
 
 	if (mkdir_p(dir, 0700) != 0) {
 		*cause = xprintf("cannot create state dir %s: %s", dir,
+		    strerror(errno));
+		return (NULL);
+	}
+	/* SQLite would only say "unable to open database file". */
+	if (access(dir, W_OK) != 0) {
+		*cause = xprintf("state dir %s is not writable: %s", dir,
 		    strerror(errno));
 		return (NULL);
 	}
@@ -374,7 +390,8 @@ state_open(const char *dir, char **cause)
 	chmod(st->path, 0600);
 	sqlite3_busy_timeout(st->db, 10000);
 	if (state_configure(st) != SQLITE_OK) {
-		state_cause(st, cause, "configure");
+		state_cause(st, cause, state_disk_full(dir) ?
+		    "configure (the disk is full)" : "configure");
 		state_close(st);
 		return (NULL);
 	}
@@ -877,6 +894,50 @@ fail:
 	st_instance_clear(&cur);
 	state_rollback(st);
 	return (-1);
+}
+
+/*
+ * About to terminate: record "stopping" and close the billing segment now,
+ * before the provider call. Should the write after the call fail (a full
+ * disk), the row then says stopping and no longer accrues, instead of
+ * running and billing on; `fleet down` or reconcile finishes it. After
+ * a terminate that fails, state_instance_set_state(STOPPING) reopens it.
+ */
+int
+state_instance_terminating(struct state *st, int64_t id, char **cause)
+{
+	struct st_instance	 cur;
+	int64_t			 now = now_wall();
+
+	if (state_begin(st, cause) != 0)
+		return (-1);
+	if (state_instance_by_id(st, id, &cur, cause) != 0)
+		goto fail;
+	if (state_bill_close(st, &cur, now, cause) != 0 ||
+	    state_exec(st, cause, "UPDATE instances SET state = 'stopping', "
+	    "billing_since = 0, billing_rate = 0, updated_at = ? WHERE id = ?",
+	    "ii", now, id) != 0)
+		goto fail;
+	st_instance_clear(&cur);
+	return (state_commit(st, cause));
+fail:
+	st_instance_clear(&cur);
+	state_rollback(st);
+	return (-1);
+}
+
+/*
+ * Fault injection for the full-disk tests: FLEET_TEST_STATE_FAIL=POINT
+ * makes every state write from POINT on fail, as on a full disk, while
+ * reads go on (SQLite's query_only).
+ */
+void
+state_test_fail(struct state *st, const char *point)
+{
+	const char	*v = getenv("FLEET_TEST_STATE_FAIL");
+
+	if (st != NULL && v != NULL && strcmp(v, point) == 0)
+		sqlite3_exec(st->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
 }
 
 /*

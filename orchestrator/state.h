@@ -108,6 +108,9 @@ int		 state_instance_update(struct state *,
 		    const struct st_instance *, char **cause);
 int		 state_instance_set_state(struct state *, int64_t id,
 		    enum inst_state, char **cause);
+int		 state_instance_terminating(struct state *, int64_t id,
+		    char **cause);	/* stopping, billing closed */
+void		 state_test_fail(struct state *, const char *point);
 int		 state_instance_current(struct state *, int64_t deployment_id,
 		    struct st_instance *, char **cause);	/* 1 found */
 int		 state_instance_list(struct state *, int alive_only,

@@ -13,13 +13,25 @@
 # usage: sh tests/e2e/test-deadman.sh BUILD_DIR   (from the repository root)
 . "$(dirname "$0")/lib.sh"
 
-# Deployment names carry our pid: the heartbeat files live in /tmp, shared
-# with every other run on this machine.
+# Deployment names carry our pid: the cloud watchers run here, and each
+# makes its private directory in /tmp (/tmp/fleet-deadman.XXXXXXXXXX),
+# shared with every other run on this machine. The local watcher's files
+# live in the state dir.
 TAG=$$
-HB=/tmp/fleet-heartbeat-
-DMLOG=/tmp/fleet-deadman-
+LDIR=$FLEET_STATE_DIR/deadman
+# dmdir LABEL: the private directory a cloud watcher made for LABEL.
+dmdir() {
+	for _d in /tmp/fleet-deadman.*; do
+		[ -f "$_d/heartbeat-$1" ] && { echo "$_d"; return 0; }
+	done
+	return 1
+}
+dmlog() { echo "$(dmdir "$1")/$1.log"; }
 dm_cleanup() {
 	rm -f "$T/beat"
+	for _d in /tmp/fleet-deadman.*; do
+		ls "$_d" 2>/dev/null | grep -q -- "-$TAG-" && rm -rf "$_d"
+	done
 	rm -f /tmp/fleet-heartbeat-fleet-*-$TAG-* \
 	    /tmp/fleet-deadman-fleet-*-$TAG-*
 	e2e_cleanup
@@ -52,13 +64,19 @@ YAML
 
 # The heartbeat comes from the daemon `fleet up` starts: it touches the
 # file here (the instance is on this machine) every deadman_timeout / 4.
+# Another user's symlinks at the old /tmp names (the first instance of a
+# fresh state dir is number 1) must not be followed by either side.
+OLDHB=/tmp/fleet-heartbeat-fleet-dml-$TAG-1
+OLDLOG=/tmp/fleet-deadman-fleet-dml-$TAG-1.log
+ln -sf "$T/planted-hb" "$OLDHB"
+ln -sf "$T/planted-log" "$OLDLOG"
 check_exit "local: up with deadman_timeout exits 0" 0 \
     "$FLEET" up dmlocal --name dml-$TAG --provider local
 pid=$(cat "$FLEET_STATE_DIR"/local/fleet-dml-$TAG-*.pid 2>/dev/null |
     cut -d' ' -f1)
 label=$(label_of "$pid")
 check "local: the workload carries the watcher in FLEET_DEADMAN" \
-    sh -c "tr '\0' '\n' </proc/$pid/environ | grep -q '^FLEET_DEADMAN=H=$HB$label;'"
+    sh -c "tr '\0' '\n' </proc/$pid/environ | grep -qF \"FLEET_DEADMAN=H='$LDIR'/heartbeat-$label;\""
 # Our processes labelled $label other than the workload: the watcher.
 watchers() {
 	for p in $(local_procs); do
@@ -76,7 +94,19 @@ check "local: a watcher runs beside it, in its process group" in_group
 i=0
 while [ $i -lt 6 ] && alive "$pid"; do sleep 1; i=$((i + 1)); done
 check "local: with the daemon's heartbeats it outlives deadman_timeout" alive "$pid"
-check "local: the daemon touched its heartbeat file" test -f "$HB$label"
+check "local: the daemon touched its heartbeat file" test -f "$LDIR/heartbeat-$label"
+check "local: in the state dir's deadman dir, 0700 and ours" \
+    [ "$(stat -c '%a %u' "$LDIR")" = "700 $(id -u)" ]
+check "local: the heartbeat is 0600" \
+    [ "$(stat -c %a "$LDIR/heartbeat-$label")" = 600 ]
+check "local: no symlink planted at the old names was followed" \
+    sh -c "[ ! -e '$T/planted-hb' ] && [ ! -e '$T/planted-log' ]"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
+	check "local: another user cannot touch the heartbeat" sh -c \
+	    "! setpriv --reuid=65534 --regid=65534 --clear-groups touch -c '$LDIR/heartbeat-$label' 2>/dev/null"
+else
+	echo "note: not root: another user's touch not tried"
+fi
 check "local: it still answers" curl -fsS --max-time 5 \
     "$("$FLEET" url --upstream dml-$TAG)/health"
 # The daemon dies without a word (no drain, no terminate): the switch.
@@ -85,14 +115,36 @@ check "local: daemon killed -> the instance ends itself" wait_for 20 \
     dead "$pid"
 check "local: its watcher went with it" wait_for 10 no_watcher
 check "local: the watcher logged why" \
-    grep -q "no heartbeat for 3s" "$DMLOG$label.log"
+    grep -q "no heartbeat for 3s" "$LDIR/$label.log"
 check "local: and what it did" \
-    grep -q "ending the process group of $pid" "$DMLOG$label.log"
+    grep -q "ending the process group of $pid" "$LDIR/$label.log"
+check "local: the planted targets are still untouched" \
+    sh -c "[ ! -e '$T/planted-hb' ] && [ ! -e '$T/planted-log' ]"
+rm -f "$OLDHB" "$OLDLOG"
 "$FLEET" reconcile --once >"$T/out" 2>&1
 out_has "local: reconcile sees it vanished and does not re-create it" "not re-created (deadman_timeout"
 check "local: the deployment is marked down, with a deadman event" sh -c "'$FLEET' status dml-$TAG | grep -q 'deadman'"
 check "local: nothing runs for it" sh -c "[ -z \"\$(ls '$FLEET_STATE_DIR'/local/fleet-dml-$TAG-*.pid 2>/dev/null)\" ] || ! kill -0 \$(cut -d' ' -f1 '$FLEET_STATE_DIR'/local/fleet-dml-$TAG-*.pid) 2>/dev/null"
 check_exit "local: down afterwards exits 0" 0 "$FLEET" down dml-$TAG
+
+# A symlink put where the heartbeat is (here by us, as only this user can
+# write in that directory): the daemon does not follow it, so the target
+# is never created or touched, and without heartbeats the instance ends
+# itself, the safe way round.
+check_exit "local: a second armed up exits 0" 0 \
+    "$FLEET" up dmlocal --name dmk-$TAG --provider local
+pid=$(cat "$FLEET_STATE_DIR"/local/fleet-dmk-$TAG-*.pid 2>/dev/null |
+    cut -d' ' -f1)
+label=$(label_of "$pid")
+check "local: its heartbeat appears" wait_for 10 test -f "$LDIR/heartbeat-$label"
+rm -f "$LDIR/heartbeat-$label"
+ln -s "$T/planted-new" "$LDIR/heartbeat-$label"
+check "local: a symlinked heartbeat: the instance ends itself" \
+    wait_for 20 dead "$pid"
+check "local: the symlink's target was never created" [ ! -e "$T/planted-new" ]
+check "local: the daemon said why" \
+    grep -q "heartbeat-$label: a symlink: not followed" "$FLEET_STATE_DIR/daemon.log"
+"$FLEET" down dmk-$TAG >/dev/null 2>&1
 
 # Without deadman_timeout nothing changes: no watcher, no variable.
 write_echo_template plain
@@ -172,7 +224,9 @@ id=$(fake_of dmr-$TAG id)
 label=$(fake_of dmr-$TAG label)
 watcher_of runpod "pod=$id"
 check "runpod: the create sent the watcher in FLEET_DEADMAN" \
-    grep -q "^H=$HB$label;" "$T/watcher.runpod"
+    grep -qF "H=\$W/heartbeat-$label;" "$T/watcher.runpod"
+check "runpod: its files go in a private mktemp -d" \
+    grep -qF "W=\$(umask 077 && mktemp -d /tmp/fleet-deadman.XXXXXXXXXX)" "$T/watcher.runpod"
 check "runpod: it calls the GraphQL URL the driver uses" \
     grep -qF "U='$F/runpod/graphql';" "$T/watcher.runpod"
 check "runpod: the user's key is not in it" \
@@ -201,7 +255,11 @@ wpid=$!
 E2E_PIDS="$E2E_PIDS $wpid"
 sleep 7	# twice the timeout, with the daemon's heartbeats over ssh
 check "runpod: with the daemon's heartbeats over ssh the pod stays" fake_is dmr-$TAG running
-check "runpod: the heartbeat file was touched through sshd" test -f "$HB$label"
+private_hb() { _d=$(dmdir "$1") && [ "$(stat -c '%a %u' "$_d")" = "700 $(id -u)" ]; }
+check "runpod: its heartbeat is in a private dir (0700, ours)" \
+    private_hb "$label"
+check "runpod: nothing at the old /tmp names" \
+    sh -c "[ ! -e /tmp/fleet-heartbeat-$label ] && [ ! -e /tmp/fleet-deadman-$label.log ]"
 check "runpod: and the watcher keeps watching" alive "$wpid"
 kill_daemon
 check "runpod: daemon killed -> the pod is terminated" wait_for 20 \
@@ -218,9 +276,9 @@ check "runpod: the terminate came with the pod's own key" by_pod_key
 check "runpod: not with the user's" not_by_user
 check "runpod: the watcher is done" wait_for 10 dead "$wpid"
 check "runpod: its log says what it did" \
-    grep -q "podTerminate $id: HTTP 200" "$DMLOG$label.log"
+    grep -q "podTerminate $id: HTTP 200" "$(dmlog $label)"
 check "runpod: no key in its log" \
-    sh -c "! grep -qE 'pod-key-|$KEY' '$DMLOG$label.log'"
+    sh -c "! grep -qE 'pod-key-|$KEY' '$(dmlog $label)'"
 check_exit "runpod: down afterwards exits 0" 0 "$FLEET" down dmr-$TAG
 
 # A pod key that may not terminate: the watcher stops the pod instead.
@@ -238,7 +296,7 @@ E2E_PIDS="$E2E_PIDS $!"
 check "runpod: terminate refused -> the pod is stopped" wait_for 20 \
     fake_is dms-$TAG stopped
 check "runpod: the log says why" \
-    grep -q "podTerminate failed: stopping the pod instead" "$DMLOG$label.log"
+    grep -q "podTerminate failed: stopping the pod instead" "$(dmlog $label)"
 check_exit "runpod: down afterwards exits 0" 0 "$FLEET" down dms-$TAG
 check "runpod: nothing left running at the fake" \
     sh -c "! $C '$F/_control/instances' | grep -q '\"state\":\"running\"'"
@@ -247,7 +305,7 @@ check "runpod: nothing left running at the fake" \
 $C -d '{"pod_key_terminate":true}' "$F/runpod/_fake" >/dev/null
 if command -v wget >/dev/null 2>&1; then
 	mkdir -p "$T/nocurl"
-	for t in sh date stat sleep sed tr cut head tail grep rm wget; do
+	for t in sh date stat sleep sed tr cut head tail grep rm wget mktemp; do
 		ln -sf "$(command -v $t)" "$T/nocurl/$t"
 	done
 	check_exit "runpod/wget: up exits 0" 0 \
@@ -263,7 +321,7 @@ if command -v wget >/dev/null 2>&1; then
 	    wait_for 20 fake_is dmx-$TAG terminated
 	check "runpod/wget: with the pod's own key" by_pod_key
 	check "runpod/wget: the key file is gone" \
-	    sh -c "! ls '$DMLOG$label.log.wgetrc' 2>/dev/null"
+	    sh -c "! ls '$(dmlog $label).wgetrc' 2>/dev/null"
 	check_exit "runpod/wget: down exits 0" 0 "$FLEET" down dmx-$TAG
 else
 	echo "SKIP: the watcher through wget (no wget here)"
@@ -280,7 +338,7 @@ id=$(fake_of dmv-$TAG id)
 label=$(fake_of dmv-$TAG label)
 watcher_of vast "id=$id"
 check "vast: the create sent the watcher in FLEET_DEADMAN" \
-    grep -q "^H=$HB$label;" "$T/watcher.vast"
+    grep -qF "H=\$W/heartbeat-$label;" "$T/watcher.vast"
 check "vast: it calls the base URL the driver uses" \
     grep -qF "U='$F/vast';" "$T/watcher.vast"
 check "vast: the user's key is not in it" \
@@ -311,9 +369,9 @@ check "vast: and nothing bills any more" sh -c \
     "$C '$F/vast/_fake/billing' | tr '{' '\n' | grep '\"label\":\"$label\"' | grep -q '\"billing\":false'"
 check "vast: the watcher is done" wait_for 10 dead "$wpid"
 check "vast: its log says what it did" \
-    grep -q "destroy $id: HTTP 200" "$DMLOG$label.log"
+    grep -q "destroy $id: HTTP 200" "$(dmlog $label)"
 check "vast: no key in its log" \
-    sh -c "! grep -qE 'container-key-|$VKEY' '$DMLOG$label.log'"
+    sh -c "! grep -qE 'container-key-|$VKEY' '$(dmlog $label)'"
 check_exit "vast: down afterwards exits 0" 0 "$FLEET" down dmv-$TAG
 
 # An instance key that may not destroy: the watcher stops it instead.
@@ -330,7 +388,7 @@ E2E_PIDS="$E2E_PIDS $!"
 check "vast: destroy refused -> the instance is stopped" wait_for 20 \
     fake_is dmw-$TAG stopped
 check "vast: the log says why" \
-    grep -q "destroy failed: stopping the instance instead" "$DMLOG$label.log"
+    grep -q "destroy failed: stopping the instance instead" "$(dmlog $label)"
 check_exit "vast: down afterwards exits 0" 0 "$FLEET" down dmw-$TAG
 check "vast: nothing left at the fake" \
     sh -c "! $C '$F/_control/instances' | grep -q '\"state\":\"\\(running\\|stopped\\)\"'"
@@ -365,9 +423,13 @@ check_exit "paperspace: up with deadman_timeout exits 0" 0 \
 $C "$F/paperspace/_fake/scripts" >"$T/scripts.json"
 ps_script_has() { grep -qF -- "$1" "$T/scripts.json"; }
 check "paperspace: the startup script starts the watcher as a systemd unit" \
-    ps_script_has "systemd-run --unit=fleet-deadman --quiet sh -c 'H=$HB""fleet-dmp-$TAG-"
+    ps_script_has "systemd-run --unit=fleet-deadman --quiet sh -c 'W=\$(umask 077 && mktemp -d /tmp/fleet-deadman.XXXXXXXXXX)"
 check "paperspace: or with nohup setsid" \
-    ps_script_has "nohup setsid sh -c 'H=$HB""fleet-dmp-$TAG-"
+    ps_script_has "nohup setsid sh -c 'W=\$(umask 077 && mktemp -d"
+check "paperspace: its heartbeat in that private dir" \
+    ps_script_has "H=\$W/heartbeat-fleet-dmp-$TAG-"
+check "paperspace: handed to the SSH user, who sends the heartbeat" \
+    ps_script_has "chown paperspace"
 check "paperspace: the watcher powers the machine off" \
     ps_script_has "systemctl poweroff"
 check "paperspace: and still runs the image" \

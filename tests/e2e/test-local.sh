@@ -54,6 +54,15 @@ check "the workload never sees cloud API keys" sh -c "! grep -q rp-secret-key-12
 check "template env reaches the workload" sh -c "grep -qx DEMO_VAR=kept '$FLEET_STATE_DIR'/env.*"
 check "template env cannot override the label" sh -c "grep -q '^FLEET_LABEL=fleet-wsready-' '$FLEET_STATE_DIR'/env.*"
 "$FLEET" down wsready >/dev/null 2>&1
+# A key under the name fleet.yaml gives it (api_key_env) stays out too.
+cp "$FLEET_CONFIG" "$T/keyenv.yaml"
+printf 'providers:\n  vast:\n    api_key_env: MY_VAST_KEY\n' >>"$T/keyenv.yaml"
+rm -f "$FLEET_STATE_DIR"/env.*
+check_exit "up with a custom api_key_env set" 0 env FLEET_CONFIG="$T/keyenv.yaml" \
+    MY_VAST_KEY=vast-secret-key-456 "$FLEET" up wsready
+check "the workload never sees a key under its api_key_env name" \
+    sh -c "! grep -q vast-secret-key-456 '$FLEET_STATE_DIR'/env.*"
+FLEET_CONFIG="$T/keyenv.yaml" "$FLEET" down wsready >/dev/null 2>&1
 "$FLEET" up slow --name race >"$T/race1" 2>&1 &
 r1=$!
 "$FLEET" up slow --name race >"$T/race2" 2>&1 &

@@ -45,12 +45,15 @@ desired() { "$FLEET" status "$1" --json | tr -d ' \t\n' |
     sed -n 's/.*"desired":"\([a-z]*\)".*/\1/p'; }
 
 # race PROVIDER NAME N: N ups, each with a down from "another terminal"
-# at a different moment; counts what was created and what overruled.
+# at a different moment, 0.2 s to 2.2 s after the up started (0.2 s: a
+# sanitizer build takes up to ~0.1 s to start, and a down that comes
+# before the up has begun is no race); counts what was created and what
+# overruled.
 RACE_DOWNS=0 RACE_CREATED=0 RACE_OVERRULED=0
 race() {
 	prov=$1 name=$2 n=$3 i=0
 	while [ $i -lt "$n" ]; do
-		d=$(awk "BEGIN { printf \"%.2f\", 0.05 + $i * 2.0 / $n }")
+		d=$(awk "BEGIN { printf \"%.2f\", 0.2 + $i * 2.0 / $n }")
 		before=$(instances "$prov" "$name")
 		timeout 60 "$FLEET" up race --name "$name" --provider "$prov" -y \
 		    >"$T/up.$name.$i" 2>&1 &

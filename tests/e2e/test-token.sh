@@ -81,6 +81,8 @@ check "right token: 200" [ "$(code -H "Authorization: Bearer $TOKEN" "$URL/healt
 curl -s -m 10 -H "Authorization: Bearer $TOKEN" "$URL/headers" >"$T/headers"
 check "the upstream gets the request" grep -q x-forwarded-for "$T/headers"
 check "but not the token" sh -c "! grep -q '$TOKEN' '$T/headers'"
+check "the bind address is an allowed Host, a foreign one gets 421" \
+    [ "$(code -H "Authorization: Bearer $TOKEN" -H "Host: evil.example" "$URL/health")" = 421 ]
 check "/metrics needs it too" \
     [ "$(code "http://$HOST:$E2E_SHARED_PORT/metrics")" = 401 ]
 if [ "$BIND" != 0.0.0.0 ]; then

@@ -573,6 +573,9 @@ fc_usage(void)
 	    "                 [--boot-delay-ms N] [--ssh-port N]\n"
 	    "       fakecloud wscheck [-m MODE] [-H HOST] HOST PORT PATH MSG\n"
 	    "       fakecloud send HOST PORT < raw-request\n"
+	    "       fakecloud lenient --port N --raw FILE --requests FILE\n"
+	    "       fakecloud stall [-n N] [-m close|stall|trickle] [-t SECS] "
+	    "HOST PORT\n"
 	    "       fakecloud echo-server [--port N] [--bind ADDR]\n");
 	exit(FLEET_EXIT_USAGE);
 }
@@ -640,6 +643,10 @@ main(int argc, char **argv)
 		return (wscheck_main(argc - 1, argv + 1));
 	if (argc > 1 && strcmp(argv[1], "send") == 0)
 		return (send_main(argc - 1, argv + 1));
+	if (argc > 1 && strcmp(argv[1], "lenient") == 0)
+		return (lenient_main(argc - 1, argv + 1));
+	if (argc > 1 && strcmp(argv[1], "stall") == 0)
+		return (stall_main(argc - 1, argv + 1));
 	if (argc > 1 && strcmp(argv[1], "echo-server") == 0) {
 		log_init("fakecloud-echo", 0, NULL);
 		memset(&ctx, 0, sizeof ctx);

@@ -172,5 +172,7 @@ void		 instance_free_all(struct fc *, int wait);
 /* wscheck.c: `fakecloud wscheck` and `fakecloud send`, test clients. */
 int		 wscheck_main(int, char **);
 int		 send_main(int, char **);
+int		 lenient_main(int, char **);
+int		 stall_main(int, char **);
 
 #endif

@@ -202,6 +202,9 @@ check_defaults(const struct fleet_config *conf)
 	assert_int_equal(conf->proxy.hold_timeout, 60);
 	assert_null(conf->proxy.token);
 	assert_int_equal(conf->proxy.max_header_bytes, 65536);
+	assert_int_equal(conf->proxy.body_timeout, 60);
+	assert_int_equal(conf->proxy.upstream_timeout, 300);
+	assert_int_equal(conf->proxy.nallowed_hosts, 0);
 	assert_null(conf->state);
 	assert_int_equal(conf->ntemplate_dirs, 0);
 }
@@ -286,8 +289,11 @@ test_values(void **state __unused)
 	    "  port_min: 10000\n"
 	    "  port_max: 10010\n"
 	    "  hold_timeout: 2m\n"
-	    "  token: s3cret\n"
+	    "  token: s3cret-0123456789ab\n"
 	    "  max_header_bytes: 8192\n"
+	    "  body_timeout: 5s\n"
+	    "  upstream_timeout: 10m\n"
+	    "  allowed_hosts: [gpu.lan, 10.0.0.2]\n"
 	    "ssh: {key: ~/.ssh/fleet_ed25519, known_hosts: /etc/fleet/kh,\n"
 	    "  connect_timeout: 3s, keepalive: 5s, gpu_sample_interval: 0s}\n"
 	    "state: /var/lib/fleet\n"
@@ -315,8 +321,12 @@ test_values(void **state __unused)
 	assert_int_equal(conf->proxy.port_min, 10000);
 	assert_int_equal(conf->proxy.port_max, 10010);
 	assert_int_equal(conf->proxy.hold_timeout, 120);
-	assert_string_equal(conf->proxy.token, "s3cret");
+	assert_string_equal(conf->proxy.token, "s3cret-0123456789ab");
 	assert_int_equal(conf->proxy.max_header_bytes, 8192);
+	assert_int_equal(conf->proxy.body_timeout, 5);
+	assert_int_equal(conf->proxy.upstream_timeout, 600);
+	assert_int_equal(conf->proxy.nallowed_hosts, 2);
+	assert_string_equal(conf->proxy.allowed_hosts[1], "10.0.0.2");
 	assert_string_equal(conf->state, "/var/lib/fleet");
 	assert_int_equal(conf->ntemplate_dirs, 3);
 	assert_string_equal(conf->template_dirs[0], "/opt/tpl");
@@ -460,6 +470,27 @@ test_cross_field_errors(void **state __unused)
 	conf_fails("proxy:\n  shared_port: 8950\n",
 	    "2:16: proxy.shared_port (8950) is inside the stable port range "
 	    "8900-8999");
+}
+
+/* A guessable proxy.token is refused where it is written. */
+#define TOKEN_ERR "2:10: proxy.token: use at least 16 characters, not " \
+	"only spaces (e.g. `openssl rand -hex 24`)"
+static void
+test_token_errors(void **state __unused)
+{
+	struct fleet_config	*conf;
+
+	conf_fails("proxy:\n  token: s3cret\n", TOKEN_ERR);
+	conf_fails("proxy:\n  token: 0123456789abcde\n", TOKEN_ERR);
+	conf_fails("proxy:\n  token: \"                    \"\n", TOKEN_ERR);
+	conf_fails("proxy:\n  token: \"\\t \\t \\t \\t \\t \\t \\t \\t \\t\"\n",
+	    TOKEN_ERR);
+	conf = conf_loads("proxy:\n  token: 0123456789abcdef\n");
+	assert_string_equal(conf->proxy.token, "0123456789abcdef");
+	config_free(conf);
+	/* "" is unset, as before: no token, no check. */
+	conf = conf_loads("proxy: {token: ''}\n");
+	config_free(conf);
 }
 
 static void
@@ -1119,6 +1150,7 @@ main(void)
 		T(test_booleans),
 		T(test_errors),
 		T(test_cross_field_errors),
+		T(test_token_errors),
 		T(test_yaml_errors),
 		T(test_nesting_limit),
 		T(test_missing_file),

@@ -922,9 +922,10 @@ test_startup_script_deadman(void **state __unused)
 	on = paperspace_startup_script(tmpl, w);
 	assert_int_equal(bash_parses(on), 0);
 	unit = strstr(on, "if ! systemd-run --unit=fleet-deadman --quiet sh -c "
-	    "'H=/tmp/fleet-heartbeat-fleet-ps-1;");
+	    "'W=$(umask 077 && mktemp -d /tmp/fleet-deadman.XXXXXXXXXX)");
 	assert_non_null(unit);
-	assert_non_null(strstr(on, "\tnohup setsid sh -c 'H=/tmp/fleet-"));
+	assert_non_null(strstr(on, "\tnohup setsid sh -c 'W=$(umask 077"));
+	assert_non_null(strstr(on, "H=$W/heartbeat-fleet-ps-1;"));
 	assert_non_null(strstr(on, "poweroff"));
 	docker = strstr(on, "if ! command -v docker");
 	assert_non_null(docker);

@@ -758,7 +758,7 @@ test_deadman(void **arg __unused)
 	    "'it'\\''s here'");
 	v = kept_env(input, "FLEET_DEADMAN");
 	assert_non_null(v);
-	assert_non_null(strstr(v, "H=/tmp/fleet-heartbeat-fleet-dm-1;"));
+	assert_non_null(strstr(v, "H=$W/heartbeat-fleet-dm-1;"));
 	assert_non_null(strstr(v, "T=60;"));
 	want = xprintf("U='%s';", base_url);
 	assert_non_null(strstr(v, want));

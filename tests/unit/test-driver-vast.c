@@ -633,7 +633,7 @@ test_deadman(void **state __unused)
 	env = cJSON_GetObjectItem(body, "env");
 	assert_string_equal(js(env, "-p 22:22"), "1");
 	assert_non_null(strstr(js(env, "FLEET_DEADMAN"),
-	    "H=/tmp/fleet-heartbeat-fleet-dm-1;"));
+	    "H=$W/heartbeat-fleet-dm-1;"));
 	assert_non_null(strstr(js(env, "FLEET_DEADMAN"), "CONTAINER_API_KEY"));
 	want = xprintf("U='%s';", base_url);
 	assert_non_null(strstr(js(env, "FLEET_DEADMAN"), want));

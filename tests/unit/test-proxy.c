@@ -45,6 +45,8 @@
 #define HOLD_MS		1500
 #define HEAD_MS		1000
 #define MAX_HEAD	8192
+#define BODY_MS		1000
+#define UP_MS		2000
 
 /* A child process: echo server, TLS relay or proxy. */
 struct child {
@@ -244,6 +246,8 @@ c_cmd_cb(evutil_socket_t fd, short events __unused, void *arg __unused)
 static void __attribute__((noreturn))
 c_main(int port, const char *token, const char *ca_file, int cmd, int reply)
 {
+	static char		 name0[] = "allowed.example";
+	static char		*allowed[] = { name0 };
 	struct proxy_config	 cf;
 	struct event		*ev;
 	char			*cause = NULL;
@@ -258,6 +262,10 @@ c_main(int port, const char *token, const char *ca_file, int cmd, int reply)
 	cf.max_header_bytes = MAX_HEAD;
 	cf.header_timeout_ms = HEAD_MS;
 	cf.idle_conn_timeout_ms = 10000;
+	cf.body_timeout_ms = BODY_MS;
+	cf.upstream_timeout_ms = UP_MS;
+	cf.allowed_hosts = allowed;
+	cf.nallowed_hosts = nitems(allowed);
 	c_base = event_base_new();
 	if ((c_px = proxy_create(c_base, &cf, &cause)) == NULL) {
 		fprintf(stderr, "proxy_create: %s\n", cause);
@@ -741,6 +749,8 @@ hostport(int port)
 
 /* ---- tests ---- */
 
+static int	count_str(const char *, const char *);
+
 static int
 parse_str(const char *s, int response, struct proxy_head *h)
 {
@@ -789,32 +799,173 @@ test_parse_head(void **state __unused)
 	assert_int_equal(proxy_req_framing(&h, &b), -1);
 }
 
+/* Feed s to a fresh chunked body byte by byte; the result, out in *out. */
+static int
+chunked_feed(const char *s, struct evbuffer *in, struct evbuffer *out)
+{
+	struct proxy_body	 b;
+	size_t			 i, moved, n = strlen(s);
+	int			 r = 0;
+
+	memset(&b, 0, sizeof b);
+	b.kind = BODY_CHUNKED;
+	evbuffer_drain(in, evbuffer_get_length(in));
+	evbuffer_drain(out, evbuffer_get_length(out));
+	for (i = 0; i < n && r == 0; i++) {
+		evbuffer_add(in, s + i, 1);
+		r = proxy_body_move(&b, in, out, 1 << 20, &moved);
+	}
+	return (r);
+}
+
 static void
 test_body_move(void **state __unused)
 {
-	static const char	 msg[] = "5;x=1\r\nhello\r\n10\r\n"
-	    "0123456789abcdef\r\n0\r\nT: 1\r\n\r\nNEXT";
-	struct proxy_body	 b;
+	static const char	 msg[] = "5;x=1\r\nhello\r\n10 ; y\r\n"
+	    "0123456789abcdef\r\n1 \r\n!\r\n0\r\nT: 1\r\n\r\nNEXT";
+	static const char	 want[] = "5\r\nhello\r\n10\r\n"
+	    "0123456789abcdef\r\n1\r\n!\r\n0\r\n\r\n";
+	static const char	*bad[] = {
+	    "zz\r\n",
+	    "5 zz\r\nhello\r\n0\r\n\r\n",	/* extension without ';' */
+	    "5\nhello\r\n0\r\n\r\n",		/* bare LF: size line */
+	    "5\r\nhello\n0\r\n\r\n",		/* after the data */
+	    "5\r\nhelloX\r\n0\r\n\r\n",
+	    "0\r\n\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n",	/* trailer */
+	    "0\r\nGET /x HTTP/1.1\r\n\r\n",	/* a trailer that is no field */
+	    "0\r\nX-T: 1\nX-U: 2\r\n\r\n",
+	    "0\r\n : v\r\n\r\n",
+	    "0\r\nX-T: a\rb\r\n\r\n",
+	    "1234567890abcdef0\r\n" };
 	struct evbuffer		*in = evbuffer_new(), *out = evbuffer_new();
-	size_t			 i, moved;
-	int			 r = 0;
+	size_t			 i;
+	char			*got;
 
 	/* Byte by byte: the end is found exactly, nothing after it taken. */
-	memset(&b, 0, sizeof b);
-	b.kind = BODY_CHUNKED;
-	for (i = 0; i < sizeof msg - 1 && r == 0; i++) {
-		evbuffer_add(in, msg + i, 1);
-		r = proxy_body_move(&b, in, out, 1 << 20, &moved);
+	assert_int_equal(chunked_feed(msg, in, out), 1);
+	assert_int_equal(evbuffer_get_length(out), sizeof want - 1);
+	got = xstrndup((char *)evbuffer_pullup(out, -1),
+	    evbuffer_get_length(out));
+	/* Sizes written by fleet: no extensions, no trailers. */
+	assert_string_equal(got, want);
+	free(got);
+	for (i = 0; i < nitems(bad); i++) {
+		if (chunked_feed(bad[i], in, out) != -1)
+			fail_msg("accepted: %s", bad[i]);
 	}
-	assert_int_equal(r, 1);
-	assert_int_equal(evbuffer_get_length(out), sizeof msg - 1 - 4);
-	evbuffer_drain(out, evbuffer_get_length(out));
-	memset(&b, 0, sizeof b);
-	b.kind = BODY_CHUNKED;
-	evbuffer_add(in, "zz\r\n", 4);
-	assert_int_equal(proxy_body_move(&b, in, out, 1 << 20, &moved), -1);
 	evbuffer_free(in);
 	evbuffer_free(out);
+}
+
+/* Host rules: what is one, and which are ours (DNS rebinding). */
+static void
+test_host_rules(void **state __unused)
+{
+	static const char *ok[] = { "127.0.0.1", "127.0.0.1:8998", "localhost",
+	    "LOCALHOST:1", "localhost.", "[::1]", "[::1]:7070",
+	    "app.localhost", "app.localhost.:7070", "lan.example:80",
+	    "[fd00::1]:9" };
+	static const char *no[] = { "evil.example", "evil.example:8998",
+	    "localhost.evil.example", "127.0.0.2", "[::2]", "0.0.0.0",
+	    ".localhost", "lan.example.com", "", ":80", "[::1", "a:b" };
+	char			*extra[2];
+	struct proxy_head	 h;
+	const char		*v;
+	size_t			 i, n;
+	char			 name[64];
+
+	extra[0] = proxy_host_norm("lan.example.");
+	extra[1] = proxy_host_norm("fd00::1");
+	assert_string_equal(extra[1], "[fd00::1]");
+	for (i = 0; i < nitems(ok); i++)
+		if (!proxy_host_allowed(ok[i], strlen(ok[i]), extra, 2))
+			fail_msg("refused: %s", ok[i]);
+	for (i = 0; i < nitems(no); i++)
+		if (proxy_host_allowed(no[i], strlen(no[i]), extra, 2))
+			fail_msg("allowed: %s", no[i]);
+	free(extra[0]);
+	free(extra[1]);
+	/* HTTP/1.1 needs exactly one Host; HTTP/1.0 may have none. */
+	assert_int_equal(parse_str("GET / HTTP/1.1\r\n\r\n", 0, &h), 1);
+	assert_int_equal(proxy_req_host(&h, &v, &n), -1);
+	assert_int_equal(parse_str("GET / HTTP/1.1\r\nHost: a\r\n"
+	    "host: a\r\n\r\n", 0, &h), 1);
+	assert_int_equal(proxy_req_host(&h, &v, &n), -1);
+	assert_int_equal(parse_str("GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+	    0, &h), 1);
+	assert_int_equal(proxy_req_host(&h, &v, &n), -1);
+	assert_int_equal(parse_str("GET / HTTP/1.0\r\n\r\n", 0, &h), 1);
+	assert_int_equal(proxy_req_host(&h, &v, &n), 0);
+	assert_null(v);
+	/* Absolute form: the target's authority wins over Host. */
+	assert_int_equal(parse_str("GET http://App.localhost:7/x HTTP/1.1\r\n"
+	    "Host: other.localhost\r\n\r\n", 0, &h), 1);
+	assert_int_equal(proxy_req_host(&h, &v, &n), 0);
+	assert_int_equal(n, 15);
+	assert_int_equal(proxy_host_route(&h, name, sizeof name), 0);
+	assert_string_equal(name, "app");
+	assert_int_equal(parse_str("GET http://u@a/x HTTP/1.1\r\n"
+	    "Host: a\r\n\r\n", 0, &h), 1);
+	assert_int_equal(proxy_req_host(&h, &v, &n), -1);
+}
+
+/* The head fleet writes upstream for req (parsed), as a string. */
+static char *
+written_head(const char *req)
+{
+	struct proxy_head	 h;
+	struct proxy_body	 b;
+	struct proxy_fwd	 fwd;
+	struct evbuffer		*out = evbuffer_new();
+	char			*s;
+
+	assert_int_equal(parse_str(req, 0, &h), 1);
+	assert_int_equal(proxy_req_framing(&h, &b), 0);
+	memset(&fwd, 0, sizeof fwd);
+	fwd.body = &b;
+	fwd.hostport = "up:1";
+	fwd.peer = "127.0.0.1";
+	proxy_write_request(&h, &fwd, out);
+	s = xstrndup((char *)evbuffer_pullup(out, -1),
+	    evbuffer_get_length(out));
+	evbuffer_free(out);
+	return (s);
+}
+
+static void
+test_write_request(void **state __unused)
+{
+	char	*s;
+
+	/* A Connection option never drops the framing, or Host. */
+	s = written_head("POST /a HTTP/1.1\r\nHost: localhost\r\n"
+	    "Connection: Content-Length, Host, X-Forwarded-For, X-Drop\r\n"
+	    "X-Drop: 1\r\nContent-Length: 0005\r\n\r\n");
+	assert_non_null(strstr(s, "\r\nContent-Length: 5\r\n"));
+	assert_non_null(strstr(s, "\r\nHost: up:1\r\n"));
+	assert_non_null(strstr(s, "\r\nX-Forwarded-Host: localhost\r\n"));
+	assert_null(strstr(s, "X-Drop"));
+	assert_null(strstr(s, "0005"));
+	free(s);
+	s = written_head("POST /a HTTP/1.1\r\nHost: localhost\r\n"
+	    "Connection: Transfer-Encoding\r\n"
+	    "transfer-encoding: Chunked\r\n\r\n");
+	assert_non_null(strstr(s, "\r\nTransfer-Encoding: chunked\r\n"));
+	assert_null(strstr(s, "Chunked"));
+	free(s);
+	s = written_head("POST /a HTTP/1.1\r\nHost: a.localhost\r\n"
+	    "Content-Length: 0\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(count_str(s, "Content-Length"), 1);
+	free(s);
+	/* Absolute form goes upstream in origin form. */
+	s = written_head("GET http://app.localhost:7070/x?q=1 HTTP/1.1\r\n"
+	    "Host: app.localhost\r\n\r\n");
+	assert_true(strncmp(s, "GET /x?q=1 HTTP/1.1\r\n", 21) == 0);
+	assert_non_null(strstr(s, "X-Forwarded-Host: app.localhost:7070\r\n"));
+	free(s);
+	s = written_head("GET HTTP://app.localhost?q HTTP/1.0\r\n\r\n");
+	assert_true(strncmp(s, "GET /?q HTTP/1.0\r\n", 18) == 0);
+	free(s);
 }
 
 static void
@@ -824,7 +975,7 @@ test_plain(void **state __unused)
 	cJSON		*j;
 	const char	*v;
 
-	get1(app_port, "x", "/health", NULL, &r);
+	get1(app_port, "localhost", "/health", NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, "{\"status\":\"ok\"}");
 	assert_string_equal(resp_hdr(&r, "X-Fleet-Instance"), "echo1");
@@ -888,7 +1039,7 @@ test_keepalive(void **state __unused)
 	int		 i;
 
 	for (i = 0; i < 3; i++) {
-		cl_sendf(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+		cl_sendf(c, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
 		cl_resp(c, &r, 0);
 		assert_int_equal(r.status, 200);
 		assert_null(resp_hdr(&r, "Connection"));
@@ -915,13 +1066,13 @@ test_pipeline(void **state __unused)
 	struct cl	*c = cl_open(app_port);
 	struct resp	 r;
 
-	cl_sendf(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-	    "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+	cl_sendf(c, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+	    "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
 	    "Content-Length: 3\r\n\r\nabc"
-	    "HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n"
-	    "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+	    "HEAD /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+	    "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
 	    "\r\n2\r\nde\r\n1\r\nf\r\n0\r\n\r\n"
-	    "GET /headers HTTP/1.1\r\nHost: x\r\nX-Last: 1\r\n\r\n");
+	    "GET /headers HTTP/1.1\r\nHost: localhost\r\nX-Last: 1\r\n\r\n");
 	cl_resp(c, &r, 0);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, "{\"status\":\"ok\"}");
@@ -953,7 +1104,7 @@ test_chunked_upload(void **state __unused)
 
 	for (i = 0; i < total; i++)
 		data[i] = 'a' + (i * 7 + i / 1000) % 26;
-	cl_sendf(c, "POST /up HTTP/1.1\r\nHost: x\r\n"
+	cl_sendf(c, "POST /up HTTP/1.1\r\nHost: localhost\r\n"
 	    "Content-Type: application/octet-stream\r\n"
 	    "Transfer-Encoding: chunked\r\n\r\n");
 	for (i = 0; i < total; i += chunk) {
@@ -968,7 +1119,7 @@ test_chunked_upload(void **state __unused)
 	assert_memory_equal(r.body, data, total);
 	resp_free(&r);
 	/* Expect: 100-continue: the interim response comes through. */
-	cl_sendf(c, "PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+	cl_sendf(c, "PUT /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
 	    "Expect: 100-continue\r\n\r\n");
 	cl_resp(c, &r, 0);
 	assert_int_equal(r.status, 100);
@@ -1001,7 +1152,7 @@ test_stream(void **state __unused)
 	struct resp	 r;
 	char		*e, *head;
 
-	cl_sendf(c, "GET /stream?n=4&ms=300 HTTP/1.1\r\nHost: x\r\n\r\n");
+	cl_sendf(c, "GET /stream?n=4&ms=300 HTTP/1.1\r\nHost: localhost\r\n\r\n");
 	while ((e = strstr(c->buf, "\r\n\r\n")) == NULL)
 		cl_need(c, c->len + 1);
 	cl_take(c, e - c->buf + 4, &head);
@@ -1085,7 +1236,7 @@ ws_open(struct cl *c)
 {
 	struct resp	 r;
 
-	cl_sendf(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+	cl_sendf(c, "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
 	    "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
 	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
 	cl_resp(c, &r, 1);
@@ -1142,13 +1293,13 @@ test_switch(void **state __unused)
 	struct resp	 r;
 	char		*e, *head;
 
-	cl_sendf(c1, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+	cl_sendf(c1, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
 	cl_resp(c1, &r, 0);
 	assert_string_equal(resp_hdr(&r, "X-Fleet-Instance"), "echo1");
 	resp_free(&r);
 	/* A stream in flight on echo1 while the route moves to echo2. */
 	c2 = cl_open(app_port);
-	cl_sendf(c2, "GET /stream?n=5&ms=100 HTTP/1.1\r\nHost: x\r\n\r\n");
+	cl_sendf(c2, "GET /stream?n=5&ms=100 HTTP/1.1\r\nHost: localhost\r\n\r\n");
 	while ((e = strstr(c2->buf, "\r\n\r\n")) == NULL)
 		cl_need(c2, c2->len + 1);
 	cl_take(c2, e - c2->buf + 4, &head);
@@ -1157,7 +1308,7 @@ test_switch(void **state __unused)
 	assert_int_equal(echo_start(&echo2, "echo2"), 0);
 	px_route(&pxa, "app", app_port, upstream("http", "127.0.0.1",
 	    echo2.port), "ready", 0, 0);
-	get1(app_port, "x", "/health", NULL, &r);
+	get1(app_port, "localhost", "/health", NULL, &r);
 	assert_string_equal(resp_hdr(&r, "X-Fleet-Instance"), "echo2");
 	resp_free(&r);
 	memset(&r, 0, sizeof r);
@@ -1166,7 +1317,7 @@ test_switch(void **state __unused)
 	resp_free(&r);
 	cl_close(c2);
 	/* The idle keep-alive connection follows on its next request. */
-	cl_sendf(c1, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+	cl_sendf(c1, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
 	cl_resp(c1, &r, 0);
 	assert_string_equal(resp_hdr(&r, "X-Fleet-Instance"), "echo2");
 	resp_free(&r);
@@ -1194,7 +1345,7 @@ test_hold_ready(void **state __unused)
 	px_route(&pxa, "boot", port, upstream("http", "127.0.0.1",
 	    echo1.port), "hold", 0, 0);
 	c = cl_open(port);
-	cl_sendf(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+	cl_sendf(c, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
 	assert_true(cl_quiet(c, 300));
 	px_route(&pxa, "boot", port, upstream("http", "127.0.0.1",
 	    echo1.port), "ready", 0, 0);
@@ -1239,18 +1390,18 @@ test_hold_timeout(void **state __unused)
 
 	px_route(&pxa, "late", port, upstream("http", "127.0.0.1",
 	    echo1.port), "hold", 0, 0);
-	get1(port, "x", "/health", NULL, &r);
+	get1(port, "localhost", "/health", NULL, &r);
 	assert_true(ms_now() - t0 >= HOLD_MS - 100);
 	check_503(&r, "late", "booting");
 	resp_free(&r);
 	px_route(&pxa, "late", port, upstream("http", "127.0.0.1",
 	    echo1.port), "down", 0, 0);
-	get1(port, "x", "/health", NULL, &r);
+	get1(port, "localhost", "/health", NULL, &r);
 	check_503(&r, "late", "down");
 	resp_free(&r);
 	px_route(&pxa, "late", port, upstream("http", "127.0.0.1",
 	    echo1.port), "stopped", 0, 0);
-	get1(port, "x", "/health", NULL, &r);
+	get1(port, "localhost", "/health", NULL, &r);
 	check_503(&r, "late", "stopped");
 	resp_free(&r);
 }
@@ -1269,8 +1420,8 @@ test_wake(void **state __unused)
 	    echo1.port), "stopped", 0, 1);
 	a = cl_open(port);
 	b = cl_open(port);
-	cl_sendf(a, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
-	cl_sendf(b, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+	cl_sendf(a, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
+	cl_sendf(b, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
 	for (i = 0; i < 500 && st.wakes == 0; i++) {
 		ms_sleep(10);
 		px_stats(&pxa, "sleepy", &st);
@@ -1311,7 +1462,7 @@ expect_fail(const char *req, size_t len, int status)
 static void
 test_bad_heads(void **state __unused)
 {
-	static const char smuggle[] = "POST / HTTP/1.1\r\nHost: x\r\n"
+	static const char smuggle[] = "POST / HTTP/1.1\r\nHost: localhost\r\n"
 	    "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
 	struct resp	 r;
 	char		*big;
@@ -1327,8 +1478,8 @@ test_bad_heads(void **state __unused)
 	expect_fail(big, n + 4, 431);
 	free(big);
 	/* Slowloris: a head that never ends. */
-	expect_fail("GET / HTTP/1.1\r\nHost: x\r\n", 25, 408);
-	get1(app_port, "x", "/health", NULL, &r);
+	expect_fail("GET / HTTP/1.1\r\nHost: localhost\r\n", 25, 408);
+	get1(app_port, "localhost", "/health", NULL, &r);
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
 }
@@ -1343,7 +1494,7 @@ test_bad_gateway(void **state __unused)
 
 	px_route(&pxa, "gone", port, upstream("http", "127.0.0.1", dead),
 	    "ready", 0, 0);
-	get1(port, "x", "/health", NULL, &r);
+	get1(port, "localhost", "/health", NULL, &r);
 	assert_int_equal(r.status, 502);
 	assert_string_equal(resp_hdr(&r, "Content-Type"), "application/json");
 	assert_non_null(strstr(r.body, "\"error\":\"bad gateway\""));
@@ -1353,7 +1504,7 @@ test_bad_gateway(void **state __unused)
 	/* By name (resolved without blocking, from /etc/hosts): the same. */
 	px_route(&pxa, "gone", port, upstream("http", "localhost", dead),
 	    "ready", 0, 0);
-	get1(port, "x", "/health", NULL, &r);
+	get1(port, "localhost", "/health", NULL, &r);
 	assert_int_equal(r.status, 502);
 	resp_free(&r);
 }
@@ -1370,17 +1521,17 @@ test_token(void **state __unused)
 
 	px_route(&pxb, "app", port, upstream("http", "127.0.0.1",
 	    echo1.port), "ready", 0, 0);
-	get1(port, "x", "/health", NULL, &r);
+	get1(port, "localhost", "/health", NULL, &r);
 	assert_int_equal(r.status, 401);
 	assert_string_equal(resp_hdr(&r, "WWW-Authenticate"), "Bearer");
 	resp_free(&r);
-	get1(port, "x", "/health", "Authorization: Bearer nope\r\n", &r);
+	get1(port, "localhost", "/health", "Authorization: Bearer nope\r\n", &r);
 	assert_int_equal(r.status, 401);
 	resp_free(&r);
 	get1(pxb.port, "localhost", "/metrics", NULL, &r);
 	assert_int_equal(r.status, 401);
 	resp_free(&r);
-	get1(port, "x", "/headers", "Authorization: Bearer " TOKEN "\r\n", &r);
+	get1(port, "localhost", "/headers", "Authorization: Bearer " TOKEN "\r\n", &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(j = cJSON_Parse(r.body));
 	assert_null(cJSON_GetObjectItem(j, "authorization"));
@@ -1409,7 +1560,7 @@ test_tls(void **state __unused)
 
 	px_route(&pxa, "secure", port, upstream("https", "localhost",
 	    tlsrelay.port), "ready", 0, 0);
-	get1(port, "x", "/headers", NULL, &r);
+	get1(port, "localhost", "/headers", NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(j = cJSON_Parse(r.body));
 	snprintf(want, sizeof want, "localhost:%d", tlsrelay.port);
@@ -1420,13 +1571,13 @@ test_tls(void **state __unused)
 	/* By IP address: the certificate carries IP:127.0.0.1 too. */
 	px_route(&pxa, "secure", port, upstream("https", "127.0.0.1",
 	    tlsrelay.port), "ready", 0, 0);
-	get1(port, "x", "/health", NULL, &r);
+	get1(port, "localhost", "/health", NULL, &r);
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
 	/* Proxy B does not know the test CA: verification fails, 502. */
 	px_route(&pxb, "secure", portb, upstream("https", "localhost",
 	    tlsrelay.port), "ready", 0, 0);
-	get1(portb, "x", "/health", "Authorization: Bearer " TOKEN "\r\n", &r);
+	get1(portb, "localhost", "/health", "Authorization: Bearer " TOKEN "\r\n", &r);
 	assert_int_equal(r.status, 502);
 	resp_free(&r);
 	px_stats(&pxb, "secure", &st);
@@ -1494,7 +1645,7 @@ test_client_gone(void **state __unused)
 	int		 before = fd_quiet(pxa.pid);
 
 	c = cl_open(app_port);
-	cl_sendf(c, "GET /stream?n=200&ms=20 HTTP/1.1\r\nHost: x\r\n\r\n");
+	cl_sendf(c, "GET /stream?n=200&ms=20 HTTP/1.1\r\nHost: localhost\r\n\r\n");
 	while ((e = strstr(c->buf, "data:")) == NULL)
 		cl_need(c, c->len + 1);
 	px_stats(&pxa, "app", &st);
@@ -1511,12 +1662,12 @@ test_fd_stable(void **state __unused)
 	struct resp	 r;
 	int		 before, i;
 
-	get1(app_port, "x", "/health", NULL, &r);	/* warm up */
+	get1(app_port, "localhost", "/health", NULL, &r);	/* warm up */
 	resp_free(&r);
 	before = fd_quiet(pxa.pid);
 	for (i = 0; i < 1000; i++) {
 		c = cl_open(app_port);
-		cl_sendf(c, "GET /health HTTP/1.1\r\nHost: x\r\n"
+		cl_sendf(c, "GET /health HTTP/1.1\r\nHost: localhost\r\n"
 		    "Connection: close\r\n\r\n");
 		cl_resp(c, &r, 0);
 		assert_int_equal(r.status, 200);
@@ -1524,6 +1675,256 @@ test_fd_stable(void **state __unused)
 		cl_close(c);
 	}
 	assert_int_equal(fd_settle(pxa.pid, before), before);
+}
+
+/* Send req on a fresh connection; status and Connection: close, then EOF. */
+static void
+expect_close(int port, const char *req, size_t len, int status,
+    const char *body)
+{
+	struct cl	*c = cl_open(port);
+	struct resp	 r;
+
+	cl_send(c, req, len);
+	cl_resp(c, &r, 0);
+	assert_int_equal(r.status, status);
+	assert_string_equal(resp_hdr(&r, "Connection"), "close");
+	if (body != NULL)
+		assert_string_equal(r.body, body);
+	resp_free(&r);
+	assert_true(cl_closed(c, IO_TIMEOUT_MS));
+	cl_close(c);
+}
+
+#define EXPECT_CLOSE(port, req, status, body) \
+	expect_close(port, req, sizeof req - 1, status, body)
+
+static void
+test_smuggle(void **state __unused)
+{
+	static const char inner[] = "GET /health HTTP/1.1\r\nHost: "
+	    "localhost\r\n\r\n";
+	struct cl	*c = cl_open(app_port);
+	struct resp	 r;
+
+	/* Connection: Content-Length: the body stays a body (nginx too). */
+	cl_sendf(c, "POST /echo HTTP/1.1\r\nHost: localhost\r\n"
+	    "Connection: Content-Length\r\nContent-Length: %zu\r\n\r\n%s",
+	    sizeof inner - 1, inner);
+	cl_resp(c, &r, 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, inner);
+	resp_free(&r);
+	cl_sendf(c, "POST /echo HTTP/1.1\r\nHost: localhost\r\n"
+	    "Connection: Transfer-Encoding\r\nTransfer-Encoding: chunked"
+	    "\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n");
+	cl_resp(c, &r, 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "abc");
+	resp_free(&r);
+	/* Still in step: the next request gets its own answer. */
+	cl_sendf(c, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
+	cl_resp(c, &r, 0);
+	assert_string_equal(r.body, "{\"status\":\"ok\"}");
+	resp_free(&r);
+	assert_true(cl_quiet(c, 200));
+	cl_close(c);
+	/* Bad chunk framing: 400, then close. */
+	EXPECT_CLOSE(app_port, "POST /echo HTTP/1.1\r\nHost: localhost\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n0\r\n\nGET /x HTTP/1.1\r\n"
+	    "Host: localhost\r\n\r\n", 400,
+	    "{\"error\":\"bad chunked framing\"}\n");
+	EXPECT_CLOSE(app_port, "POST /echo HTTP/1.1\r\nHost: localhost\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n5 zz\r\nhello\r\n0\r\n\r\n",
+	    400, NULL);
+	EXPECT_CLOSE(app_port, "POST /echo HTTP/1.1\r\nHost: localhost\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
+	    400, NULL);
+}
+
+static void
+test_hosts_live(void **state __unused)
+{
+	struct resp	 r;
+
+	EXPECT_CLOSE(app_port, "GET /health HTTP/1.1\r\nHost: evil.example"
+	    "\r\n\r\n", 421, "{\"error\":\"misdirected request: host "
+	    "'evil.example' is not allowed (proxy.allowed_hosts)\"}\n");
+	EXPECT_CLOSE(pxa.port, "GET /metrics HTTP/1.1\r\nHost: evil.example:"
+	    "7070\r\n\r\n", 421, NULL);
+	EXPECT_CLOSE(app_port, "GET http://evil.example/health HTTP/1.1\r\n"
+	    "Host: localhost\r\n\r\n", 421, NULL);
+	EXPECT_CLOSE(app_port, "GET /health HTTP/1.1\r\n\r\n", 400, NULL);
+	EXPECT_CLOSE(app_port, "GET /health HTTP/1.1\r\nHost: localhost\r\n"
+	    "Host: localhost\r\n\r\n", 400, NULL);
+	get1(app_port, "allowed.example:99", "/health", NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	get1(app_port, "[::1]:1", "/health", NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	get1(pxa.port, "localhost", "/metrics", NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	/* Absolute form: rewritten to origin form (the echo routes it). */
+	get1(app_port, "localhost", "http://localhost/health", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "{\"status\":\"ok\"}");
+	resp_free(&r);
+	/* And it routes on the shared port as Host would. */
+	get1(pxa.port, "localhost", "http://app.localhost/health", NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+}
+
+/* A listener that never accepts: connections wait in its backlog. */
+static int
+mute_listen(int *port)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof sin;
+	int			 fd;
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 ||
+	    listen(fd, 256) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
+		fail_msg("mute listener: %s", strerror(errno));
+	*port = ntohs(sin.sin_port);
+	return (fd);
+}
+
+static void
+test_body_timeout(void **state __unused)
+{
+	static const char head[] = "POST /echo HTTP/1.1\r\nHost: localhost"
+	    "\r\nContent-Length: 100\r\n\r\n";
+	struct cl	*c;
+	struct resp	 r;
+	int64_t		 t0;
+	int		 i, before;
+
+	get1(app_port, "localhost", "/health", NULL, &r);	/* warm up */
+	resp_free(&r);
+	before = fd_quiet(pxa.pid);
+	/* Stalled: nothing after 3 bytes; 408 after about BODY_MS. */
+	c = cl_open(app_port);
+	cl_sendf(c, "%sabc", head);
+	t0 = ms_now();
+	cl_resp(c, &r, 0);
+	assert_int_equal(r.status, 408);
+	assert_true(ms_now() - t0 >= BODY_MS - 100);
+	resp_free(&r);
+	assert_true(cl_closed(c, IO_TIMEOUT_MS));
+	cl_close(c);
+	/* A trickle (a byte every 100 ms) never idles, but is too slow. */
+	c = cl_open(app_port);
+	cl_sendf(c, "%s", head);
+	for (i = 0; i < 99 && cl_fill(c, 100) == -1; i++)
+		cl_send(c, "x", 1);
+	assert_true(i < 40);
+	cl_resp(c, &r, 0);
+	assert_int_equal(r.status, 408);
+	resp_free(&r);
+	cl_close(c);
+	assert_int_equal(fd_settle(pxa.pid, before), before);
+}
+
+static void
+test_body_eof(void **state __unused)
+{
+	int		 port = pick_port(), up, mute, before, i;
+	struct cl	*c[20];
+	struct resp	 r;
+	int64_t		 t0;
+
+	mute = mute_listen(&up);
+	px_route(&pxa, "mute", port, upstream("http", "127.0.0.1", up),
+	    "ready", 0, 0);
+	before = fd_quiet(pxa.pid);
+	/* Clients that leave mid-body: both sides close at once. */
+	for (i = 0; i < (int)nitems(c); i++) {
+		c[i] = cl_open(port);
+		cl_sendf(c[i], "POST /x HTTP/1.1\r\nHost: localhost\r\n"
+		    "Content-Length: 1000\r\n\r\nabc");
+	}
+	assert_true(fd_quiet(pxa.pid) >= before + 2 * (int)nitems(c));
+	for (i = 0; i < (int)nitems(c); i++)
+		cl_close(c[i]);
+	assert_int_equal(fd_settle(pxa.pid, before), before);
+	/* A silent upstream: 504 after UP_MS (nginx: proxy_read_timeout). */
+	t0 = ms_now();
+	get1(port, "localhost", "/health", NULL, &r);
+	assert_int_equal(r.status, 504);
+	assert_true(ms_now() - t0 >= UP_MS - 100);
+	resp_free(&r);
+	close(mute);
+	assert_int_equal(fd_settle(pxa.pid, before), before);
+}
+
+/* An upstream that answers 413 as soon as it has a head, keeping alive. */
+static void __attribute__((noreturn))
+early_main(int lfd)
+{
+	static const char ans[] = "HTTP/1.1 413 Payload Too Large\r\n"
+	    "Content-Length: 0\r\n\r\n";
+	char	 buf[4096];
+	size_t	 len;
+	ssize_t	 n;
+	int	 fd;
+
+	for (;;) {
+		if ((fd = accept(lfd, NULL, NULL)) == -1)
+			_exit(1);
+		len = 0;
+		while (len < sizeof buf - 1 &&
+		    (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0) {
+			len += n;
+			buf[len] = '\0';
+			if (strstr(buf, "\r\n\r\n") != NULL)
+				break;
+		}
+		if (write(fd, ans, sizeof ans - 1) != sizeof ans - 1)
+			_exit(1);
+		while (read(fd, buf, sizeof buf) > 0)
+			;
+		close(fd);
+	}
+}
+
+static void
+test_early_answer(void **state __unused)
+{
+	int		 port = pick_port(), up, lfd;
+	struct child	 early;
+	struct cl	*c;
+	struct resp	 r;
+
+	lfd = mute_listen(&up);
+	fflush(NULL);
+	if ((early.pid = fork()) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		early_main(lfd);
+	}
+	close(lfd);
+	px_route(&pxa, "early", port, upstream("http", "127.0.0.1", up),
+	    "ready", 0, 0);
+	/* Answered before its body ended, then stalled: closed, no 408. */
+	c = cl_open(port);
+	cl_sendf(c, "POST /x HTTP/1.1\r\nHost: localhost\r\n"
+	    "Content-Length: 100\r\n\r\nabc");
+	cl_resp(c, &r, 0);
+	assert_int_equal(r.status, 413);
+	resp_free(&r);
+	while (cl_fill(c, IO_TIMEOUT_MS) == 1)
+		;
+	assert_true(c->eof);
+	assert_int_equal(c->len, 0);
+	cl_close(c);
+	child_stop(&early);
 }
 
 /* Quit a proxy child with connections open; it must exit 0 (no leaks). */
@@ -1553,17 +1954,17 @@ test_free_with_conns(void **state __unused)
 	struct resp	 r;
 
 	idle = cl_open(app_port);
-	cl_sendf(idle, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+	cl_sendf(idle, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
 	cl_resp(idle, &r, 0);
 	resp_free(&r);
 	px_route(&pxa, "frozen", port, upstream("http", "127.0.0.1",
 	    echo1.port), "hold", 0, 0);
 	held = cl_open(port);
-	cl_sendf(held, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+	cl_sendf(held, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
 	ws = cl_open(app_port);
 	ws_open(ws);
 	partial = cl_open(app_port);
-	cl_sendf(partial, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 9"
+	cl_sendf(partial, "POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 9"
 	    "\r\n\r\nabc");
 	assert_true(cl_quiet(held, 100));
 	quit_proxy(&pxa);
@@ -1735,6 +2136,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_head),
 		cmocka_unit_test(test_body_move),
+		cmocka_unit_test(test_host_rules),
+		cmocka_unit_test(test_write_request),
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_shared_host),
 		cmocka_unit_test(test_keepalive),
@@ -1753,6 +2156,11 @@ main(void)
 		cmocka_unit_test(test_tcp),
 		cmocka_unit_test(test_client_gone),
 		cmocka_unit_test(test_fd_stable),
+		cmocka_unit_test(test_smuggle),
+		cmocka_unit_test(test_hosts_live),
+		cmocka_unit_test(test_body_timeout),
+		cmocka_unit_test(test_body_eof),
+		cmocka_unit_test(test_early_answer),
 		cmocka_unit_test(test_free_with_conns),
 	};
 

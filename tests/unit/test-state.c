@@ -335,6 +335,57 @@ test_stopped_disk(void **arg)
 	st_instance_clear(&in);
 }
 
+/*
+ * Before a terminate: stopping, the segment closed at once, so a record
+ * the full disk leaves behind does not accrue; after a failed terminate
+ * it bills again. Failed writes (the full-disk hook) change nothing.
+ */
+static void
+test_terminating(void **arg)
+{
+	struct fixture		*f = *arg;
+	struct st_instance	 in, cur;
+	char			*cause = NULL;
+	int64_t			 dep;
+	double			 spent;
+
+	dep = add_deployment(f->st, "term", 8907);
+	assert_int_equal(state_instance_intent(f->st, dep, "runpod", "term",
+	    &in, &cause), 0);
+	in.price_per_hour = 2.0;
+	assert_int_equal(state_instance_update(f->st, &in, &cause), 0);
+	assert_int_equal(state_instance_set_state(f->st, in.id, INST_RUNNING,
+	    &cause), 0);
+	backdate(f->st, in.id, 1800);		/* $1 so far */
+	assert_int_equal(state_instance_terminating(f->st, in.id, &cause), 0);
+	assert_int_equal(state_instance_current(f->st, dep, &cur, &cause), 1);
+	assert_int_equal(cur.state, INST_STOPPING);
+	assert_true(cur.billing_since == 0);
+	st_instance_clear(&cur);
+	spent = state_spent_deployment(f->st, dep, now_wall() + 86400);
+	assert_true(spent > 0.99 && spent < 1.01);	/* stands still */
+	/* The terminate failed: still stopping, billing again. */
+	assert_int_equal(state_instance_set_state(f->st, in.id, INST_STOPPING,
+	    &cause), 0);
+	spent = state_spent_deployment(f->st, dep, now_wall() + 1800);
+	assert_true(spent > 1.99 && spent < 2.01);
+	/* The disk fills: every write fails, and nothing changes. */
+	setenv("FLEET_TEST_STATE_FAIL", "unit", 1);
+	state_test_fail(f->st, "other");
+	assert_int_equal(state_instance_terminating(f->st, in.id, &cause), 0);
+	state_test_fail(f->st, "unit");
+	unsetenv("FLEET_TEST_STATE_FAIL");
+	assert_int_equal(state_instance_set_state(f->st, in.id,
+	    INST_TERMINATED, &cause), -1);
+	assert_non_null(strstr(cause, state_path(f->st)));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(state_instance_current(f->st, dep, &cur, &cause), 1);
+	assert_int_equal(cur.state, INST_STOPPING);	/* as it was */
+	st_instance_clear(&cur);
+	st_instance_clear(&in);
+}
+
 static void
 test_ledger_append_only(void **arg)
 {
@@ -474,6 +525,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ledger, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stopped_disk, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_terminating, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_append_only, setup,
 		    teardown),
