@@ -48,7 +48,8 @@ offers_print(const struct offer_set *s)
 		printf("%-11s %-26s %5d %5dG %8s  %-18s %s%s%s\n",
 		    e->drv->name, e->offer.gpu != NULL ? e->offer.gpu : "-",
 		    e->offer.gpu_count, e->offer.vram_gb,
-		    money_fmt(m, e->offer.price_per_hour), e->offer.region != NULL ?
+		    money_fmt(m, e->offer.price_per_hour),
+		    e->offer.region != NULL ?
 		    e->offer.region : "-", avail, e->offer.spot ? " spot" : "",
 		    e->over_cap ? " (over price cap)" : "");
 	}

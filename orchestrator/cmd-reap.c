@@ -53,7 +53,8 @@ reap_print(const struct rc_report *rep, int dry_run)
 		printf("%-10s %-22s %-26s %-9s %-14s %s/h  %s\n",
 		    o->provider, o->id, o->label != NULL ? o->label : "-",
 		    inst_state_name(o->state), o->gpu != NULL ? o->gpu : "-",
-		    money_fmt(m, o->price_per_hour), dry_run ? "would terminate" :
+		    money_fmt(m, o->price_per_hour), dry_run ?
+		    "would terminate" :
 		    o->terminated ? "terminated" : o->error);
 		if (o->terminated || dry_run) {
 			done++;

@@ -14,8 +14,8 @@ const struct cmd_entry cmd_rm_entry = {
 	"rm",
 	"NAME [--force]",
 	"forget a down deployment and free its stable port",
-	"Forgets a deployment that is down: `fleet ls` no longer shows it, its\n"
-	"name can be used again and its stable port goes back to the range\n"
+	"Forgets a deployment that is down: `fleet ls` no longer shows it,\n"
+	"its name can be used again and its stable port goes back to the range\n"
 	"(proxy.port_min..port_max) for the next deployment. Its events and\n"
 	"its spend stay: `fleet cost` still counts it under its name.\n\n"
 	"A deployment that is live (an instance running, stopped or coming\n"

@@ -13,7 +13,7 @@
 #define FLEET_EXIT_OK		0	/* success */
 #define FLEET_EXIT_FAIL		1	/* operational failure */
 #define FLEET_EXIT_USAGE	2	/* usage, config or template error */
-#define FLEET_EXIT_INTR		130	/* interrupted (Ctrl-C), as a shell says */
+#define FLEET_EXIT_INTR		130	/* Ctrl-C, as a shell reports it */
 
 #ifndef __unused
 #define __unused __attribute__((unused))

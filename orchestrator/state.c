@@ -1318,8 +1318,8 @@ state_cost(struct state *st, enum st_cost_by by, int64_t since,
 	static const char *sql[] = {
 		/* A removed deployment's row is NAME#ID: count it as NAME. */
 		COST_SQL("COALESCE(CASE WHEN instr(d.name, '#') > 0 THEN "
-		    "substr(d.name, 1, instr(d.name, '#') - 1) ELSE d.name END, "
-		    "'#' || piece.dep)"),
+		    "substr(d.name, 1, instr(d.name, '#') - 1) "
+		    "ELSE d.name END, '#' || piece.dep)"),
 		COST_SQL("piece.prov"),
 		COST_SQL("date(piece.s, 'unixepoch', 'localtime')"),
 	};
