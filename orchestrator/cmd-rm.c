@@ -15,9 +15,9 @@ const struct cmd_entry cmd_rm_entry = {
 	"NAME [--force]",
 	"forget a down deployment and free its stable port",
 	"Forgets a deployment that is down: `fleet ls` no longer shows it,\n"
-	"its name can be used again and its stable port goes back to the range\n"
-	"(proxy.port_min..port_max) for the next deployment. Its events and\n"
-	"its spend stay: `fleet cost` still counts it under its name.\n\n"
+	"its name can be used again and its stable port goes back to the\n"
+	"range (proxy.port_min..port_max) for the next deployment. Its events\n"
+	"and its spend stay: `fleet cost` still counts it under its name.\n\n"
 	"A deployment that is live (an instance running, stopped or coming\n"
 	"up, or wanted up) is refused with exit 1, unless --force is given:\n"
 	"then it is taken down first, as `fleet down` does.\n\n"
