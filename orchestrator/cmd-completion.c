@@ -105,17 +105,16 @@ static const char completion_fish[] =
 "\tend\n"
 "\treturn 1\n"
 "end\n"
+"function __fleet_list\n"
+"\tfleet completion --list $argv 2>/dev/null\n"
+"end\n"
 "complete -c fleet -f\n"
-"complete -c fleet -n 'not __fleet_cmd' "
-    "-a '(fleet completion --list commands)'\n"
+"complete -c fleet -n 'not __fleet_cmd' -a '(__fleet_list commands)'\n"
 "complete -c fleet -n '__fleet_cmd' "
-    "-a '(fleet completion --list args (__fleet_cmd) "
-    "(commandline -opc)[-1])'\n"
+    "-a '(__fleet_list args (__fleet_cmd) (commandline -opc)[-1])'\n"
 "complete -c fleet -n '__fleet_cmd; and string match -q -- \"-*\" "
-    "(commandline -ct)' -a '(fleet completion --list options "
-    "(__fleet_cmd))'\n"
-"complete -c fleet -l provider -x "
-    "-a '(fleet completion --list providers)'\n";
+    "(commandline -ct)' -a '(__fleet_list options (__fleet_cmd))'\n"
+"complete -c fleet -l provider -x -a '(__fleet_list providers)'\n";
 
 static void
 completion_commands(void)
