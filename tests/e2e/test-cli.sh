@@ -61,6 +61,17 @@ check "bash: '--provider lo' completes local" \
     sh -c "[ '$(comp fleet up x --provider lo)' = local ]"
 check "bash: 'fleet auth set r' completes runpod" \
     sh -c "[ '$(comp fleet auth set r)' = runpod ]"
+# fish completes without a terminal (complete -C); skipped without fish.
+if command -v fish >/dev/null 2>&1; then
+	fcomp() {
+		fish -c "fleet completion fish | source; complete -C'$1'" |
+		    sort | tr '\n' ' ' | sed 's/ $//'
+	}
+	check "fish: 'fleet st' completes status, stop, start" \
+	    sh -c "[ '$(fcomp 'fleet st')' = 'start status stop' ]"
+	check "fish: 'fleet down e' completes the deployment echo1" \
+	    sh -c "[ '$(fcomp 'fleet down e')' = echo1 ]"
+fi
 check "zsh script defines _fleet" sh -c "'$FLEET' completion zsh | grep -q '^_fleet() {'"
 check "fish script completes fleet" sh -c "'$FLEET' completion fish | grep -q '^complete -c fleet'"
 check_exit "completion of an unknown shell exits 2" 2 "$FLEET" completion tcsh
