@@ -96,6 +96,17 @@ install: $(BUILD)/fleet
 	install -m 0644 templates/*.yaml $(DESTDIR)$(PREFIX)/share/fleet/templates/
 	install -m 0644 fleet.yaml $(DESTDIR)$(PREFIX)/share/fleet/fleet.yaml.example
 	install -m 0644 docs/fleet.1 $(DESTDIR)$(PREFIX)/share/man/man1/fleet.1
+	# Completion scripts, written by the binary being installed (they ask
+	# it for the words at completion time, so they never go stale).
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	$(BUILD)/fleet completion bash > \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/fleet
+	$(BUILD)/fleet completion zsh > \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_fleet
+	$(BUILD)/fleet completion fish > \
+	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/fleet.fish
 
 # libFuzzer targets: the library rebuilt with clang and the fuzzer's
 # coverage hooks, each tests/fuzz/fuzz-*.c linked against it.

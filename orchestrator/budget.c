@@ -102,7 +102,8 @@ char *
 budget_refusal(const struct budget *b, double hourly, const char *provider)
 {
 	const struct budget_period	*p;
-	char				*fig, *opens, *s;
+	char				*fig, *opens, *s, m0[MONEY_BUFSZ];
+	char				 m1[MONEY_BUFSZ], m2[MONEY_BUFSZ];
 
 	if ((p = budget_tripped(b)) != NULL) {
 		fig = budget_figures(p);
@@ -115,9 +116,10 @@ budget_refusal(const struct budget *b, double hourly, const char *provider)
 	}
 	for (p = b->p; p < b->p + nitems(b->p); p++) {
 		if (p->cap > 0 && p->spent + hourly > p->cap)
-			return (xprintf("refused by %s: spent $%.2f %s + $%.2f "
-			    "for the first hour of %s > cap $%.2f", p->key,
-			    p->spent, p->span, hourly, provider, p->cap));
+			return (xprintf("refused by %s: spent %s %s + %s "
+			    "for the first hour of %s > cap %s", p->key,
+			    money_fmt(m0, p->spent), p->span, money_fmt(m1,
+			    hourly), provider, money_fmt(m2, p->cap)));
 	}
 	return (NULL);
 }

@@ -131,10 +131,12 @@ static const struct fleet_driver *
 auth_provider(const char *name)
 {
 	const struct fleet_driver	*d = driver_find(name);
+	char				*why;
 
 	if (d == NULL) {
-		cmd_usage_error(&cmd_auth_entry, "unknown provider '%s'",
-		    name);
+		why = cmd_unknown_provider(name);
+		cmd_usage_error(&cmd_auth_entry, "%s", why);
+		free(why);
 		return (NULL);
 	}
 	if (!(d->flags & DRV_NEEDS_KEY)) {

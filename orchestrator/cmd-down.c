@@ -20,14 +20,14 @@ const struct cmd_entry cmd_down_entry = {
 	"Terminates the deployment's live instance at its provider (also one\n"
 	"whose `fleet up` was killed before it finished), marks the deployment\n"
 	"down and prints how long it ran and what it cost. The deployment keeps\n"
-	"its stable port for the next `fleet up`.\n\n"
+	"its stable port for the next `fleet up` (`fleet rm` frees it).\n\n"
 	"  --reason TEXT   recorded in the event log (default: user)\n",
 	cmd_down_exec,
 	0
 };
 
-static int
-down_one(struct cmd_ctx *ctx, struct st_deployment *dep, const char *reason)
+int
+cmd_down_one(struct cmd_ctx *ctx, struct st_deployment *dep, const char *reason)
 {
 	struct st_instance	 in;
 	char			*cause = NULL, *why = NULL, *up, *spent;
@@ -97,7 +97,7 @@ cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((rc = cmd_deployment(ctx, &cmd_down_entry, argv[optind],
 	    &dep)) != 0)
 		return (rc);
-	rc = down_one(ctx, &dep, reason);
+	rc = cmd_down_one(ctx, &dep, reason);
 	st_deployment_clear(&dep);
 	return (rc);
 }

@@ -10,8 +10,7 @@ cmd_help_exec(struct cmd_ctx *ctx __unused, int argc, char **argv)
 
 	if (argc > 1) {
 		if ((one = cmd_find(argv[1])) == NULL) {
-			fprintf(stderr, "fleet help: unknown command '%s'\n",
-			    argv[1]);
+			cmd_unknown_command("fleet help", argv[1]);
 			return (FLEET_EXIT_USAGE);
 		}
 		return (cmd_print_help(one));

@@ -195,6 +195,7 @@ ls_row(struct cmd_ctx *ctx, const struct st_deployment *d,
     const cJSON *guard)
 {
 	char		*url = deploy_stable_url(ctx, d), *up, *spent, *kill;
+	char		 m[MONEY_BUFSZ];
 	const char	*why, *unwatched;
 	int64_t		 left;
 
@@ -205,11 +206,11 @@ ls_row(struct cmd_ctx *ctx, const struct st_deployment *d,
 	unwatched = has ? ls_unwatched(in, watched, guard) : NULL;
 	kill = left < 0 ? xstrdup("-") : unwatched != NULL ?
 	    xstrdup(unwatched) : format_duration(left);
-	printf("%-20s %-10s %-16s %-10s %-8s %7.2f %9s %-9s %s\n", d->name,
+	printf("%-20s %-10s %-16s %-10s %-8s %8s %9s %-9s %s\n", d->name,
 	    has ? in->provider : "-", has && in->gpu != NULL ? in->gpu : "-",
-	    has ? inst_state_name(in->state) : "down", up,
+	    has ? inst_state_name(in->state) : "down", up, money_fmt(m,
 	    !has ? 0.0 : in->state == INST_STOPPED ? in->stopped_price :
-	    in->price_per_hour, spent, kill, url);
+	    in->price_per_hour), spent, kill, url);
 	free(kill);
 	free(up);
 	free(spent);
@@ -257,7 +258,7 @@ cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (json)
 		arr = cJSON_CreateArray();
 	else
-		printf("%-20s %-10s %-16s %-10s %-8s %7s %9s %-9s %s\n",
+		printf("%-20s %-10s %-16s %-10s %-8s %8s %9s %-9s %s\n",
 		    "NAME", "PROVIDER", "GPU", "STATE", "UPTIME", "$/h",
 		    "SPENT", "KILL IN", "URL");
 	for (i = 0; i < n; i++) {

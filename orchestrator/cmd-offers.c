@@ -34,7 +34,7 @@ static void
 offers_print(const struct offer_set *s)
 {
 	const struct offer_entry	*e;
-	char				 avail[16];
+	char				 avail[16], m[MONEY_BUFSZ];
 	size_t				 i;
 
 	printf("%-11s %-26s %5s %6s %8s  %-18s %s\n", "PROVIDER", "GPU",
@@ -45,10 +45,11 @@ offers_print(const struct offer_set *s)
 			snprintf(avail, sizeof avail, "unknown");
 		else
 			snprintf(avail, sizeof avail, "%d", e->offer.available);
-		printf("%-11s %-26s %5d %5dG %8.3f  %-18s %s%s%s\n",
+		printf("%-11s %-26s %5d %5dG %8s  %-18s %s%s%s\n",
 		    e->drv->name, e->offer.gpu != NULL ? e->offer.gpu : "-",
 		    e->offer.gpu_count, e->offer.vram_gb,
-		    e->offer.price_per_hour, e->offer.region != NULL ?
+		    money_fmt(m, e->offer.price_per_hour),
+		    e->offer.region != NULL ?
 		    e->offer.region : "-", avail, e->offer.spot ? " spot" : "",
 		    e->over_cap ? " (over price cap)" : "");
 	}

@@ -40,6 +40,7 @@ reap_print(const struct rc_report *rep, int dry_run)
 	const struct rc_orphan	*o;
 	size_t			 i, done = 0;
 	double			 rate = 0;
+	char			 m[MONEY_BUFSZ];
 
 	for (i = 0; i < rep->nactions; i++)
 		if (rep->actions[i].error)
@@ -49,10 +50,11 @@ reap_print(const struct rc_report *rep, int dry_run)
 			    rep->actions[i].message);
 	for (i = 0; i < rep->norphans; i++) {
 		o = &rep->orphans[i];
-		printf("%-10s %-22s %-26s %-9s %-14s $%.2f/h  %s\n",
+		printf("%-10s %-22s %-26s %-9s %-14s %s/h  %s\n",
 		    o->provider, o->id, o->label != NULL ? o->label : "-",
 		    inst_state_name(o->state), o->gpu != NULL ? o->gpu : "-",
-		    o->price_per_hour, dry_run ? "would terminate" :
+		    money_fmt(m, o->price_per_hour), dry_run ?
+		    "would terminate" :
 		    o->terminated ? "terminated" : o->error);
 		if (o->terminated || dry_run) {
 			done++;
@@ -60,12 +62,13 @@ reap_print(const struct rc_report *rep, int dry_run)
 		}
 	}
 	if (dry_run)
-		printf("reap: %zu orphan%s ($%.2f/h); dry run, nothing "
+		printf("reap: %zu orphan%s (%s/h); dry run, nothing "
 		    "terminated\n", rep->norphans, rep->norphans == 1 ? "" :
-		    "s", rate);
+		    "s", money_fmt(m, rate));
 	else
-		printf("reap: %zu orphan%s, %zu terminated ($%.2f/h stopped)\n",
-		    rep->norphans, rep->norphans == 1 ? "" : "s", done, rate);
+		printf("reap: %zu orphan%s, %zu terminated (%s/h stopped)\n",
+		    rep->norphans, rep->norphans == 1 ? "" : "s", done,
+		    money_fmt(m, rate));
 }
 
 static int

@@ -132,6 +132,7 @@ rc_print(const struct rc_report *rep)
 	const struct rc_orphan	*o;
 	size_t			 i;
 	int			 ok = 0;
+	char			 m[MONEY_BUFSZ];
 
 	for (i = 0; i < rep->nactions; i++) {
 		a = &rep->actions[i];
@@ -151,11 +152,11 @@ rc_print(const struct rc_report *rep)
 	}
 	for (i = 0; i < rep->norphans; i++) {
 		o = &rep->orphans[i];
-		printf("%-14s %-20s %s %s: %s %s %s $%.2f/h, not tracked "
+		printf("%-14s %-20s %s %s: %s %s %s %s/h, not tracked "
 		    "(`fleet reap` terminates it)\n", "orphan", "-",
 		    o->provider, o->id, o->label != NULL ? o->label : "-",
 		    inst_state_name(o->state), o->gpu != NULL ? o->gpu : "-",
-		    o->price_per_hour);
+		    money_fmt(m, o->price_per_hour));
 	}
 	for (i = 0; i < rep->nproviders; i++)
 		ok += rep->providers[i].ok;

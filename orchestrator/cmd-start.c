@@ -55,7 +55,8 @@ start_wait(struct cmd_ctx *ctx, const struct fleet_template *t,
 				return (0);
 		} else if (err.kind != DRV_ERR_TRANSIENT &&
 		    err.kind != DRV_ERR_RATE_LIMITED) {
-			*cause = xprintf("%s: %s", drv->name, err.message);
+			*cause = xprintf("%s: %s", drv->name,
+			    cmd_drv_msg(drv->name, err.message));
 			free(why);
 			return (-1);
 		}

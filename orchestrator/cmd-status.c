@@ -56,7 +56,8 @@ status_live(struct cmd_ctx *ctx, struct st_instance *in, char **why)
 	if (drv->get(&dctx, in->provider_id, &di, &err) != 0) {
 		if (err.kind == DRV_ERR_NOT_FOUND)
 			return ("absent");
-		*why = xprintf("%s: %s", drv->name, err.message);
+		*why = xprintf("%s: %s", drv->name,
+		    cmd_drv_msg(drv->name, err.message));
 		return (NULL);
 	}
 	s = inst_state_name(di.state);
@@ -120,6 +121,7 @@ status_text(struct cmd_ctx *ctx, const struct st_deployment *d,
     const struct st_event *ev, int nev)
 {
 	char	*url = deploy_stable_url(ctx, d), *idle, *life, *ts;
+	char	 m[MONEY_BUFSZ], m1[MONEY_BUFSZ];
 	int	 i;
 
 	idle = format_duration(d->idle_timeout);
@@ -141,9 +143,9 @@ status_text(struct cmd_ctx *ctx, const struct st_deployment *d,
 		    "settles this)" : "");
 		printf("upstream:    %s\n", in->upstream != NULL ?
 		    in->upstream : "-");
-		printf("price:       $%.2f/h, spent $%.2f\n",
-		    in->price_per_hour, state_spent_deployment(ctx->st, d->id,
-		    now_wall()));
+		printf("price:       %s/h, spent %s\n",
+		    money_fmt(m, in->price_per_hour), money_fmt(m1,
+		    state_spent_deployment(ctx->st, d->id, now_wall())));
 	} else
 		printf("instance:    none\n");
 	status_fleet_text(ctx, d);

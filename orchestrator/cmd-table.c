@@ -7,6 +7,7 @@
 const struct cmd_entry *cmd_table[] = {
 	&cmd_up_entry,
 	&cmd_down_entry,
+	&cmd_rm_entry,
 	&cmd_ls_entry,
 	&cmd_status_entry,
 	&cmd_url_entry,
@@ -23,6 +24,7 @@ const struct cmd_entry *cmd_table[] = {
 	&cmd_auth_entry,
 	&cmd_daemon_entry,
 	&cmd_doctor_entry,
+	&cmd_completion_entry,
 	&cmd_version_entry,
 	&cmd_help_entry,
 	&cmd_echo_server_entry,

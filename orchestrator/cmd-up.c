@@ -21,7 +21,7 @@ const struct cmd_entry cmd_up_entry = {
 	"up",
 	"TEMPLATE [--name NAME] [--provider P] [--max-price USD] "
 	    "[--idle DUR] [--max-lifetime DUR] [--no-idle-kill] "
-	    "[--timeout DUR] [--spot] [-y]",
+	    "[--timeout DUR] [--spot] [--replace] [-y]",
 	"rent an instance for TEMPLATE, wait until healthy, print its URL",
 	"Every ${VAR} in the template's env (local.env for local) must be\n"
 	"set and not empty, or up exits 2 before any provider call, naming\n"
@@ -34,6 +34,9 @@ const struct cmd_entry cmd_up_entry = {
 	"creates the instance, waits for the health check and prints the\n"
 	"stable URL. An offer has exactly the template's gpu.count GPUs\n"
 	"(up to gpu.count_max when the template sets it).\n\n"
+	"On a NAME that is already up, a --provider, a --max-price or a\n"
+	"TEMPLATE that its live instance does not match is refused (exit 2,\n"
+	"naming the conflict) unless --replace is given.\n\n"
 	"A capacity, quota or transient error, or a boot that never turns\n"
 	"healthy, moves on to the next offer, but never above the price cap\n"
 	"(--max-price, the template's max_price, the provider's or\n"
@@ -45,7 +48,8 @@ const struct cmd_entry cmd_up_entry = {
 	"timeout (or --timeout) is terminated, not left billing. Ctrl-C while\n"
 	"waiting terminates it too, and so does a `fleet down NAME` from\n"
 	"another terminal: the last word wins, and up exits 1 saying NAME was\n"
-	"taken down while coming up.\n\n"
+	"taken down while coming up; after Ctrl-C it exits 130 (143 after\n"
+	"SIGTERM).\n\n"
 	"A workload that exits while it boots (RunPod EXITED, Vast exited,\n"
 	"the local process gone) is terminated at once, with its reason and\n"
 	"last output, and no other offer is tried (exit 1): the workload\n"
@@ -57,8 +61,11 @@ const struct cmd_entry cmd_up_entry = {
 	"  --max-lifetime DUR   hard lifetime limit\n"
 	"  --no-idle-kill       disable the idle kill (needs --max-lifetime)\n"
 	"  --timeout DUR        boot timeout, overriding the template's\n"
-	"  --spot               interruptible (spot) capacity, bid at the\n"
-	"                       offer's price, where the provider has it\n"
+	"  --spot               only interruptible (spot) capacity, bid at\n"
+	"                       the offer's price; exit 1 when no provider\n"
+	"                       has a spot offer, never on demand instead\n"
+	"  --replace            take an existing NAME down first and create\n"
+	"                       it again with these settings\n"
 	"  -y, --yes            rent without asking, even on a terminal\n"
 	"  --recreate           as the daemon's re-create job: act only while\n"
 	"                       the deployment is still wanted up\n",
@@ -76,6 +83,7 @@ struct up_opts {
 	int64_t		 timeout;	/* -1 = unset */
 	int		 no_idle_kill;
 	int		 spot;
+	int		 replace;	/* down an existing NAME first */
 	int		 yes;		/* no price question */
 	int		 recreate;	/* a daemon job: never turn down up */
 	int64_t		 t0_ms;		/* wall ms when this up began */
@@ -92,9 +100,9 @@ struct up_progress {
 static volatile sig_atomic_t up_interrupted;
 
 static void
-up_sigint(int sig __unused)
+up_sigint(int sig)
 {
-	up_interrupted = 1;
+	up_interrupted = sig;
 	signal(SIGINT, SIG_DFL);	/* a second Ctrl-C kills at once */
 	signal(SIGTERM, SIG_DFL);
 }
@@ -141,6 +149,7 @@ up_parse(int argc, char **argv, struct up_opts *o)
 		{ "no-idle-kill", no_argument, NULL, 'K' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "spot", no_argument, NULL, 'S' },
+		{ "replace", no_argument, NULL, 'X' },
 		{ "yes", no_argument, NULL, 'y' },
 		{ "recreate", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
@@ -180,6 +189,9 @@ up_parse(int argc, char **argv, struct up_opts *o)
 			break;
 		case 'S':
 			o->spot = 1;
+			break;
+		case 'X':
+			o->replace = 1;
 			break;
 		case 'y':
 			o->yes = 1;
@@ -400,7 +412,7 @@ up_wait(struct cmd_ctx *ctx, const struct up_opts *o,
 			if (err.kind != DRV_ERR_TRANSIENT &&
 			    err.kind != DRV_ERR_RATE_LIMITED) {
 				*cause = xprintf("%s: %s", drv->name,
-				    err.message);
+				    cmd_drv_msg(drv->name, err.message));
 				return (UP_WAIT_FAILED);
 			}
 			free(why);
@@ -459,12 +471,36 @@ up_wait(struct cmd_ctx *ctx, const struct up_opts *o,
 }
 
 /*
+ * What this up asks that the live instance does not match, or NULL: a
+ * silent "already up" would leave the user believing they got it.
+ */
+static char *
+up_conflict(const struct up_opts *o, const struct fleet_template *t,
+    const struct st_deployment *dep, const struct st_instance *in)
+{
+	char	m[MONEY_BUFSZ], mc[MONEY_BUFSZ];
+
+	if (strcmp(dep->template_name, t->name) != 0)
+		return (xprintf("it runs template %s, not %s",
+		    dep->template_name, t->name));
+	if (o->provider != NULL && strcmp(o->provider, in->provider) != 0)
+		return (xprintf("it runs on %s, not --provider %s",
+		    in->provider, o->provider));
+	if (o->max_price > 0 && in->price_per_hour > o->max_price + 1e-9)
+		return (xprintf("it costs %s/h, above --max-price %s",
+		    money_fmt(m, in->price_per_hour), money_fmt(mc,
+		    o->max_price) + 1));
+	return (NULL);
+}
+
+/*
  * An existing deployment with a live instance: healthy means nothing to
  * do; anything else is left for the user to finish, never doubled.
  */
 static int
-up_existing(struct cmd_ctx *ctx, const struct fleet_template *t,
-    const struct st_deployment *dep, int *done)
+up_existing(struct cmd_ctx *ctx, const struct up_opts *o,
+    const struct fleet_template *t, const struct st_deployment *dep,
+    int *done)
 {
 	struct st_instance	 in;
 	char			*cause = NULL, *url;
@@ -479,6 +515,14 @@ up_existing(struct cmd_ctx *ctx, const struct fleet_template *t,
 	if (r == 0)
 		return (0);
 	*done = 1;
+	if (!o->recreate && (cause = up_conflict(o, t, dep, &in)) != NULL) {
+		fprintf(stderr, "fleet up: %s is already up, but %s; pass "
+		    "--replace to take it down and create it again with these "
+		    "settings\n", dep->name, cause);
+		free(cause);
+		st_instance_clear(&in);
+		return (FLEET_EXIT_USAGE);
+	}
 	if (in.state == INST_RUNNING && in.upstream != NULL &&
 	    deploy_probe(ctx, t, &in, &cause) == 0) {
 		/*
@@ -742,7 +786,8 @@ up_create(struct cmd_ctx *ctx, const struct up_opts *o,
 		if (up_create_lost(ctx, t, drv, dctx, name, in, &err) == 0)
 			return (0);
 		*kind = err.kind;
-		*cause = xprintf("%s: %s (%s)%s%s", drv->name, err.message,
+		*cause = xprintf("%s: %s (%s)%s%s", drv->name,
+		    cmd_drv_msg(drv->name, err.message),
 		    drv_err_name(err.kind), err.kind == DRV_ERR_AUTH ?
 		    "; check " : "", err.kind == DRV_ERR_AUTH ?
 		    drv_key_env(dctx, drv) : "");
@@ -897,15 +942,15 @@ up_confirm(struct cmd_ctx *ctx, const struct up_opts *o,
     const struct offer_entry *e, char **cause)
 {
 	double	 price = e->offer.price_per_hour;
-	char	 line[64], *gpu, *a;
+	char	 line[64], *gpu, *a, m[MONEY_BUFSZ];
 	int	 yes;
 
 	if (o->yes || o->recreate || !is_tty(stdin) || !is_tty(stderr) ||
 	    price <= 0 || price <= ctx->conf->defaults.confirm_above_usd)
 		return (1);
 	gpu = up_gpu_label(&e->offer);
-	fprintf(stderr, "Rent %s on %s for $%.2f/h? [Y/n] ", gpu,
-	    e->drv->name, price);
+	fprintf(stderr, "Rent %s on %s for %s/h? [Y/n] ", gpu,
+	    e->drv->name, money_fmt(m, price));
 	fflush(stderr);
 	yes = 0;
 	if (fgets(line, sizeof line, stdin) != NULL) {
@@ -917,8 +962,8 @@ up_confirm(struct cmd_ctx *ctx, const struct up_opts *o,
 	} else
 		fputc('\n', stderr);
 	if (!yes)
-		*cause = xprintf("not rented: declined %s on %s for $%.2f/h",
-		    gpu, e->drv->name, price);
+		*cause = xprintf("not rented: declined %s on %s for %s/h",
+		    gpu, e->drv->name, m);
 	free(gpu);
 	return (yes);
 }
@@ -939,25 +984,28 @@ up_ceiling(struct cmd_ctx *ctx, const struct offer_set *s, size_t i,
 	double				 ratio =
 					    ctx->conf->defaults.failover_max_ratio;
 	double				 price = e->offer.price_per_hour;
-	char				*gpu;
+	char				*gpu, m[MONEY_BUFSZ];
+	char				 mc[MONEY_BUFSZ];
 
 	if (i == 0)
 		return (0);
 	gpu = up_gpu_label(&e->offer);
+	money_fmt(m, price);
+	/* --max-price takes the figure without its "$". */
 	if (e->over_cap) {
-		*cause = xprintf("the next offer, %s on %s at $%.2f/h, is above "
-		    "the price cap $%.2f/h (max_price); to rent it, pass "
-		    "--max-price %.2f", gpu, e->drv->name, price, e->cap,
-		    price);
+		*cause = xprintf("the next offer, %s on %s at %s/h, is above "
+		    "the price cap %s/h (max_price); to rent it, pass "
+		    "--max-price %s", gpu, e->drv->name, m, money_fmt(mc,
+		    e->cap), m + 1);
 		free(gpu);
 		return (1);
 	}
 	if (e->cap <= 0 && ratio > 0 && price > first * ratio + 1e-9) {
-		*cause = xprintf("the next offer, %s on %s at $%.2f/h, is above "
-		    "%.1fx the first offer's $%.2f/h "
+		*cause = xprintf("the next offer, %s on %s at %s/h, is above "
+		    "%.1fx the first offer's %s/h "
 		    "(defaults.failover_max_ratio); to rent it, pass "
-		    "--max-price %.2f or set a template max_price", gpu,
-		    e->drv->name, price, ratio, first, price);
+		    "--max-price %s or set a template max_price", gpu,
+		    e->drv->name, m, ratio, money_fmt(mc, first), m + 1);
 		free(gpu);
 		return (1);
 	}
@@ -997,13 +1045,14 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 	enum drv_err		 kind;
 	int64_t			 timeout;
 	int			 r;
+	char			 m[MONEY_BUFSZ];
 
 	memset(&in, 0, sizeof in);
 	if (!up_budget_ok(ctx, e, cause))
 		return (UP_STOP);
-	up_stage(p, "offer chosen: %s (%s x%d, $%.2f/h, %s)", provider,
+	up_stage(p, "offer chosen: %s (%s x%d, %s/h, %s)", provider,
 	    e->offer.gpu != NULL ? e->offer.gpu : "-", e->offer.gpu_count,
-	    e->offer.price_per_hour, e->offer.region != NULL ?
+	    money_fmt(m, e->offer.price_per_hour), e->offer.region != NULL ?
 	    e->offer.region : "any region");
 	if (!up_confirm(ctx, o, e, cause))
 		return (UP_STOP);
@@ -1058,9 +1107,9 @@ up_attempt(struct cmd_ctx *ctx, const struct up_opts *o,
 	printf("%s is up on %s: ", dep->name, provider);
 	free(*cause);
 	*cause = deploy_stable_url(ctx, dep);
-	printf("%s\n  upstream %s, %s x%d, $%.2f/h\n", *cause, in.upstream,
+	printf("%s\n  upstream %s, %s x%d, %s/h\n", *cause, in.upstream,
 	    in.gpu != NULL ? in.gpu : "-", e->offer.gpu_count,
-	    in.price_per_hour);
+	    money_fmt(m, in.price_per_hour));
 	free(*cause);
 	*cause = NULL;
 	out = UP_OK;
@@ -1075,15 +1124,16 @@ up_no_offer(const struct fleet_template *t, const struct offer_set *s)
 {
 	size_t	i;
 	int	over = 0;
+	char	m[MONEY_BUFSZ], mc[MONEY_BUFSZ];
 
 	for (i = 0; i < s->n; i++)
 		over |= s->v[i].over_cap;
 	if (over)
 		fprintf(stderr, "fleet up: no offer for %s within the price "
-		    "cap: cheapest is %s %s at $%.2f/h over $%.2f/h "
+		    "cap: cheapest is %s %s at %s/h over %s/h "
 		    "(--max-price)\n", t->name, s->v[0].drv->name,
-		    s->v[0].offer.gpu, s->v[0].offer.price_per_hour,
-		    s->v[0].cap);
+		    s->v[0].offer.gpu, money_fmt(m,
+		    s->v[0].offer.price_per_hour), money_fmt(mc, s->v[0].cap));
 	else
 		fprintf(stderr, "fleet up: no provider can run %s now%s\n",
 		    t->name, t->local.command != NULL ?
@@ -1096,6 +1146,66 @@ up_no_offer(const struct fleet_template *t, const struct offer_set *s)
 }
 
 /*
+ * --replace: take the live deployment down (as `fleet down` does), then
+ * count this up as begun after that down, so the down does not overrule
+ * it. Reads the deployment again; 1 found, -1 error (*cause).
+ */
+static int
+up_replace(struct cmd_ctx *ctx, struct up_opts *o, struct st_deployment *dep,
+    char **cause)
+{
+	struct st_instance	in;
+	int			r;
+
+	if ((r = state_instance_current(ctx->st, dep->id, &in, cause)) < 0)
+		return (-1);
+	st_instance_clear(&in);
+	if (r == 1 && cmd_down_one(ctx, dep, "replace") != FLEET_EXIT_OK) {
+		*cause = xprintf("could not take %s down to replace it",
+		    dep->name);
+		return (-1);
+	}
+	o->t0_ms = now_wall_ms() + 1;
+	st_deployment_clear(dep);
+	return (state_deployment_get(ctx->st, o->name, dep, cause) < 0 ? -1 :
+	    1);
+}
+
+/*
+ * --spot rents interruptible capacity or nothing: drop the on-demand
+ * offers, and refuse (naming who had only those) when none is left.
+ */
+static int
+up_spot_only(const struct fleet_template *t, struct offer_set *s,
+    char **cause)
+{
+	char	*who = NULL, *tmp;
+	size_t	 i, n = 0;
+
+	for (i = 0; i < s->n; i++) {
+		if (s->v[i].offer.spot) {
+			s->v[n++] = s->v[i];
+			continue;
+		}
+		if (who == NULL || strstr(who, s->v[i].drv->name) == NULL) {
+			tmp = who;
+			who = xprintf("%s%s%s", tmp != NULL ? tmp : "",
+			    tmp != NULL ? ", " : "", s->v[i].drv->name);
+			free(tmp);
+		}
+		drv_offer_clear(&s->v[i].offer);
+	}
+	s->n = n;
+	if (n == 0)
+		*cause = xprintf("no spot offer for %s (--spot): %s offer%s "
+		    "only on-demand capacity for it; drop --spot to rent on "
+		    "demand", t->name, who, strchr(who, ',') != NULL ? "" :
+		    "s");
+	free(who);
+	return (n == 0 ? -1 : 0);
+}
+
+/*
  * Walk the offers cheapest first; a capacity or quota error, or a boot
  * that never turns healthy (terminated first), moves to the next one.
  */
@@ -1103,6 +1213,7 @@ static int
 up_run(struct cmd_ctx *ctx, const struct up_opts *o,
     const struct fleet_template *t)
 {
+	struct up_opts		 oo = *o;
 	struct st_deployment	 dep;
 	struct offer_set	 s;
 	struct up_progress	 p = { now_mono_ms(), is_tty(stderr), 0, 0 };
@@ -1118,7 +1229,11 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 		goto out;
 	if ((r = state_deployment_get(ctx->st, o->name, &dep, &cause)) < 0)
 		goto out;
-	if (r == 1 && (rc = up_existing(ctx, t, &dep, &done), done))
+	if (r == 1 && o->replace && !o->recreate &&
+	    (r = up_replace(ctx, &oo, &dep, &cause)) < 0)
+		goto out;
+	o = &oo;
+	if (r == 1 && (rc = up_existing(ctx, o, t, &dep, &done), done))
 		goto out;
 	rc = FLEET_EXIT_FAIL;
 	/* A daemon job acts only for a deployment still wanted up. */
@@ -1128,6 +1243,8 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 	}
 	if (offers_gather(ctx, t, o->provider, o->max_price, o->spot, &s,
 	    &cause) != 0)
+		goto out;
+	if (o->spot && s.n > 0 && up_spot_only(t, &s, &cause) != 0)
 		goto out;
 	if (s.n == 0 || s.v[0].over_cap) {
 		rc = up_no_offer(t, &s);
@@ -1153,7 +1270,8 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 		out = up_attempt(ctx, o, t, &s.v[i], tried - 1, &dep, &p,
 		    &cause);
 		if (out == UP_NEXT)
-			up_stage(&p, "%s: %s", s.v[i].drv->name, cause);
+			up_stage(&p, "%s: %s", s.v[i].drv->name,
+			    cmd_drv_msg(s.v[i].drv->name, cause));
 	}
 	if (out == UP_OK)
 		rc = FLEET_EXIT_OK;
@@ -1178,6 +1296,10 @@ out:
 	if (cause != NULL && rc != FLEET_EXIT_OK)
 		fprintf(stderr, "fleet up: %s\n", cause);
 	free(cause);
+	/* Terminated what it rented; exit as a shell says the signal did. */
+	if (up_interrupted && rc != FLEET_EXIT_OK)
+		rc = up_interrupted == SIGINT ? FLEET_EXIT_INTR :
+		    128 + up_interrupted;
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	st_deployment_clear(&dep);
@@ -1209,8 +1331,10 @@ cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return (rc);
 	}
 	/* A named provider must exist and have its key: a usage error. */
-	if (o.provider != NULL &&
-	    deploy_driver(ctx, o.provider, &drv, &dctx, &cause) != 0) {
+	if (o.provider != NULL && driver_find(o.provider) == NULL)
+		cause = cmd_unknown_provider(o.provider);
+	if (o.provider != NULL && (cause != NULL ||
+	    deploy_driver(ctx, o.provider, &drv, &dctx, &cause) != 0)) {
 		fprintf(stderr, "fleet up: %s\n", cause);
 		free(cause);
 		template_free(t);

@@ -1,4 +1,5 @@
 /* control.c: client side of the daemon's control socket. */
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -200,14 +201,73 @@ control_daemon_env(struct cmd_ctx *ctx)
 	}
 }
 
+/* The two lines a daemon that could not start left (its error, a hint). */
+static char *
+control_start_error(const char *state_dir)
+{
+	char	*path = control_path(state_dir, CONTROL_ERRFILE);
+	char	 buf[2048];
+	FILE	*f;
+	size_t	 n = 0;
+
+	if ((f = fopen(path, "r")) != NULL) {
+		n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+	}
+	free(path);
+	if (n == 0)
+		return (NULL);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return (xstrdup(buf));
+}
+
+/* Does some process hold the daemon's pidfile lock (a daemon runs)? */
+static int
+control_lock_held(const char *state_dir)
+{
+	char	*path = control_path(state_dir, CONTROL_PIDFILE);
+	int	 fd, held = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		held = flock(fd, LOCK_SH | LOCK_NB) == -1 &&
+		    errno == EWOULDBLOCK;
+		close(fd);
+	}
+	free(path);
+	return (held);
+}
+
+/* Why the daemon is not answering, for the command that wanted it. */
+static char *
+control_start_cause(struct cmd_ctx *ctx, const char *err)
+{
+	char	*log = control_path(ctx->state_dir, CONTROL_LOGFILE), *c;
+
+	if (err != NULL)
+		c = xprintf("the daemon could not start: %s\n(log: %s)", err,
+		    log);
+	else if (control_lock_held(ctx->state_dir))
+		c = xprintf("the daemon did not answer: another fleet daemon "
+		    "for state dir %s holds %s/%s but does not answer; see "
+		    "`fleet daemon status` and %s", ctx->state_dir,
+		    ctx->state_dir, CONTROL_PIDFILE, log);
+	else
+		c = xprintf("the daemon did not start; see %s", log);
+	free(log);
+	return (c);
+}
+
 /*
  * Start the daemon the way tmux starts its server: fork, exec ourselves
- * as `fleet daemon --detach`, then wait until the socket answers.
+ * as `fleet daemon --detach`, then wait until the socket answers, or
+ * until it says why it could not (CONTROL_ERRFILE) or exits.
  */
 int
 control_ensure_daemon(struct cmd_ctx *ctx, char **cause)
 {
-	char	*exe, *argv[8];
+	char	*exe, *argv[8], *err = NULL, *errpath;
 	int	 n = 0, status;
 	pid_t	 pid;
 	int64_t	 deadline;
@@ -224,6 +284,9 @@ control_ensure_daemon(struct cmd_ctx *ctx, char **cause)
 	argv[n++] = (char *)"daemon";
 	argv[n++] = (char *)"--detach";
 	argv[n] = NULL;
+	errpath = control_path(ctx->state_dir, CONTROL_ERRFILE);
+	unlink(errpath);
+	free(errpath);
 	if ((pid = fork()) == 0) {
 		control_daemon_env(ctx);
 		setenv("FLEET_STATE_DIR", ctx->state_dir, 1);
@@ -241,14 +304,25 @@ control_ensure_daemon(struct cmd_ctx *ctx, char **cause)
 	/* --detach forks again and the first process exits. */
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
+	/* It failed before detaching, not for a rival daemon: say so now. */
+	if ((!WIFEXITED(status) || WEXITSTATUS(status) != 0) &&
+	    !control_lock_held(ctx->state_dir) &&
+	    !control_alive(ctx->state_dir)) {
+		err = control_start_error(ctx->state_dir);
+		*cause = control_start_cause(ctx, err);
+		free(err);
+		return (-1);
+	}
 	deadline = now_mono_ms() + CONTROL_START_WAIT_MS;
 	while (now_mono_ms() < deadline) {
 		if (control_alive(ctx->state_dir))
 			return (0);
+		if ((err = control_start_error(ctx->state_dir)) != NULL)
+			break;
 		nanosleep(&ts, NULL);
 	}
-	*cause = xprintf("the daemon did not start; see %s/%s",
-	    ctx->state_dir, CONTROL_LOGFILE);
+	*cause = control_start_cause(ctx, err);
+	free(err);
 	return (-1);
 }
 
@@ -496,4 +570,54 @@ control_guard_lacks(const cJSON *guard, const char *provider)
 			return (cJSON_IsFalse(cJSON_GetObjectItem(p, "key")));
 	}
 	return (0);
+}
+
+char *
+control_config_id(const char *path)
+{
+	char	*abs;
+
+	if (path == NULL || *path == '\0')
+		return (xstrdup(""));
+	if ((abs = realpath(path, NULL)) == NULL)
+		return (xstrdup(path));
+	return (abs);
+}
+
+/*
+ * All configs share one state dir and one daemon, so a budget in one
+ * config does not apply to a daemon started with another: say so, once.
+ */
+void
+control_config_warn(struct cmd_ctx *ctx)
+{
+	static int	 warned;
+	char		*path, *mine, buf[4096];
+	FILE		*f;
+	size_t		 n = 0;
+
+	if (warned || ctx->state_dir == NULL || ctx->conf == NULL ||
+	    !control_lock_held(ctx->state_dir))
+		return;
+	path = control_path(ctx->state_dir, CONTROL_CONFFILE);
+	if ((f = fopen(path, "r")) != NULL) {
+		n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+	}
+	free(path);
+	if (f == NULL)
+		return;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	mine = control_config_id(ctx->conf->path);
+	if (strcmp(mine, buf) != 0) {
+		warned = 1;
+		fprintf(stderr, "fleet: warning: this command loaded %s, but "
+		    "the daemon for %s runs with %s: its budget, watchdog and "
+		    "proxy settings are that file's (`fleet daemon stop` and "
+		    "run again to switch)\n", *mine != '\0' ? mine :
+		    "no config (the built-in defaults)", ctx->state_dir,
+		    *buf != '\0' ? buf : "no config (the built-in defaults)");
+	}
+	free(mine);
 }

@@ -50,6 +50,14 @@
 #define CONTROL_SOCKET		"control.sock"
 #define CONTROL_PIDFILE		"daemon.pid"
 #define CONTROL_LOGFILE		"daemon.log"
+/*
+ * A daemon that could not start writes why here (one line, then a hint
+ * line), so the command that started it says so at once; removed when a
+ * daemon starts. A running daemon writes the absolute path of the config
+ * it loaded (empty for the built-in defaults) to CONTROL_CONFFILE.
+ */
+#define CONTROL_ERRFILE		"daemon.err"
+#define CONTROL_CONFFILE	"daemon.config"
 #define CONTROL_MAX_LINE	(256 * 1024)
 
 struct cmd_ctx;
@@ -62,8 +70,15 @@ int	 control_simple(const char *state_dir, const char *cmd,
 	    cJSON **reply, char **cause);
 /* Is a daemon answering on this state dir's socket? */
 int	 control_alive(const char *state_dir);
-/* Start `fleet daemon --detach` unless one answers; wait until it does. */
+/*
+ * Start `fleet daemon --detach` unless one answers; wait until it does.
+ * When it cannot start, *cause has its own error and a hint, at once.
+ */
 int	 control_ensure_daemon(struct cmd_ctx *, char **cause);
+/* The absolute path of a config file ("" for none), the caller's. */
+char	*control_config_id(const char *path);
+/* Once per process: warn when the running daemon uses another config. */
+void	 control_config_warn(struct cmd_ctx *);
 /* Best effort: give a running daemon the API keys this CLI has. */
 void	 control_send_keys(struct cmd_ctx *);
 /* Best effort: ask a running daemon to re-read state (with our keys). */

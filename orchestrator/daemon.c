@@ -872,13 +872,58 @@ daemon_logfile(struct cmd_ctx *ctx, int detach, const char *logfile)
 	return (f);
 }
 
+/*
+ * Tell the command that started us why we could not: the detached
+ * daemon's stderr is /dev/null, and its log line is not where they look.
+ */
+static void
+daemon_start_error(struct daemon *d, const char *cause, const char *hint)
+{
+	char	*path = control_path(d->ctx->state_dir, CONTROL_ERRFILE);
+	FILE	*f;
+	int	 fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd != -1 && (f = fdopen(fd, "w")) != NULL) {
+		fprintf(f, "%s\n%s\n", cause, hint != NULL ? hint : "");
+		fclose(f);
+	} else if (fd != -1)
+		close(fd);
+	free(path);
+}
+
+/* Which config this daemon runs with, for the CLI's mismatch warning. */
+static void
+daemon_write_config(struct daemon *d, int on)
+{
+	char	*path = control_path(d->ctx->state_dir, CONTROL_CONFFILE);
+	char	*id;
+	FILE	*f;
+	int	 fd;
+
+	if (!on) {
+		unlink(path);
+		free(path);
+		return;
+	}
+	id = control_config_id(d->ctx->conf->path);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd != -1 && (f = fdopen(fd, "w")) != NULL) {
+		fprintf(f, "%s\n", id);
+		fclose(f);
+	} else if (fd != -1)
+		close(fd);
+	free(id);
+	free(path);
+}
+
 int
 daemon_run(struct cmd_ctx *ctx, int detach, const char *logfile)
 {
 	struct daemon	 d;
 	FILE		*log = NULL;
-	char		*cause = NULL;
-	int		 rc = FLEET_EXIT_FAIL;
+	char		*cause = NULL, *hint = NULL, *conf;
+	int		 rc = FLEET_EXIT_FAIL, ready = 0;
 
 	memset(&d, 0, sizeof d);
 	d.pid_fd = -1;
@@ -917,9 +962,23 @@ daemon_run(struct cmd_ctx *ctx, int detach, const char *logfile)
 	d.base = event_base_new();
 	d.started_mono = now_mono_ms();
 	d.started_wall = now_wall();
-	if ((d.proxy = daemon_proxy(&d, &cause)) == NULL ||
-	    daemon_listen_control(&d, &cause) != 0)
+	if ((d.proxy = daemon_proxy(&d, &cause)) == NULL) {
+		conf = control_config_id(ctx->conf->path);
+		hint = xprintf("hint: proxy.shared_port %d on %s is taken by "
+		    "another program (or another fleet state dir's daemon); "
+		    "free it, or set another proxy.shared_port in %s",
+		    ctx->conf->proxy.shared_port, ctx->conf->proxy.bind,
+		    *conf != '\0' ? conf : "fleet.yaml");
+		free(conf);
 		goto out;
+	}
+	if (daemon_listen_control(&d, &cause) != 0)
+		goto out;
+	ready = 1;
+	conf = control_path(ctx->state_dir, CONTROL_ERRFILE);
+	unlink(conf);	/* an earlier start's error is history now */
+	free(conf);
+	daemon_write_config(&d, 1);
 	daemon_events(&d);
 	daemon_ssh_start(&d);
 	daemon_refresh(&d);
@@ -934,10 +993,16 @@ daemon_run(struct cmd_ctx *ctx, int detach, const char *logfile)
 	log_info("daemon %d exiting", (int)getpid());
 	rc = FLEET_EXIT_OK;
 out:
+	if (ready)
+		daemon_write_config(&d, 0);
 	if (cause != NULL) {
 		log_error("%s", cause);
+		/* Not when the lock said another daemon runs: not ours. */
+		if (!ready && d.pid_fd != -1)
+			daemon_start_error(&d, cause, hint);
 		free(cause);
 	}
+	free(hint);
 	daemon_free(&d);
 	if (log != NULL) {
 		log_set_file(NULL);

@@ -54,19 +54,20 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	log_init("fleet", ctx.verbosity, NULL);
-	if (argc == 0) {
-		usage(stderr);
-		return (FLEET_EXIT_USAGE);
-	}
+	/* As gh and kubectl do: the command list, and success. */
+	if (argc == 0)
+		return (cmd_help_entry.exec(&ctx, 1,
+		    (char *[]){ (char *)"help", NULL }));
 	if ((ce = cmd_find(argv[0])) == NULL) {
-		fprintf(stderr, "fleet: unknown command '%s'; see `fleet help`\n",
-		    argv[0]);
+		cmd_unknown_command("fleet", argv[0]);
 		return (FLEET_EXIT_USAGE);
 	}
 	if (cmd_wants_help(argc, argv))
 		return (cmd_print_help(ce));
 	optind = 0;	/* reset getopt for the command's own parsing */
 	rc = ce->exec(&ctx, argc, argv);
+	if (rc == FLEET_EXIT_USAGE)
+		cmd_option_hint(ce, argc, argv);
 	cmd_ctx_free(&ctx);
 	http_global_cleanup();
 	return (rc);

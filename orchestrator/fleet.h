@@ -13,6 +13,7 @@
 #define FLEET_EXIT_OK		0	/* success */
 #define FLEET_EXIT_FAIL		1	/* operational failure */
 #define FLEET_EXIT_USAGE	2	/* usage, config or template error */
+#define FLEET_EXIT_INTR		130	/* Ctrl-C, as a shell reports it */
 
 #ifndef __unused
 #define __unused __attribute__((unused))
@@ -61,6 +62,8 @@ int	 parse_int(const char *, long long min, long long max, long long *,
 	    char **cause);
 char	*format_duration(int64_t secs);
 char	*format_money(double usd);
+#define MONEY_BUFSZ	32
+const char *money_fmt(char *buf, double usd);	/* buf has MONEY_BUFSZ */
 int	 name_is_valid(const char *);
 
 /* util.c: small helpers shared by commands. */
@@ -75,6 +78,9 @@ char	*format_time(int64_t epoch);
 int	 is_tty(FILE *);
 int	 mkdir_p(const char *, int mode);
 char	*state_dir_default(void);
+/* The nearest of cands to word by edit distance, or NULL if none is close. */
+const char *suggest_nearest(const char *word, const char *const *cands,
+	    size_t ncands);
 
 /* deploy.c: provider work shared by up, down and (later) daemon jobs. */
 struct fleet_driver;
@@ -124,6 +130,19 @@ int	 cmd_usage_error(const struct cmd_entry *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	 cmd_wants_help(int, char **);
 int	 cmd_print_help(const struct cmd_entry *);
+/* The --options a command's usage and help name (caller frees each). */
+int	 cmd_long_options(const struct cmd_entry *, char ***);
+/* After a usage error: "did you mean" for an unknown --option in argv. */
+void	 cmd_option_hint(const struct cmd_entry *, int, char **);
+/*
+ * A driver's message without its own "PROVIDER: " prefix, for callers
+ * that say the provider first: "runpod: HTTP 401", never twice.
+ */
+const char *cmd_drv_msg(const char *provider, const char *msg);
+/* "fleet: unknown command 'x' (did you mean 'y'?)" on stderr. */
+void	 cmd_unknown_command(const char *who, const char *);
+/* "unknown provider 'x' (did you mean 'y'?)", the caller's to free. */
+char	*cmd_unknown_provider(const char *);
 int	 cmd_load_config(struct cmd_ctx *);
 int	 cmd_state_dir(struct cmd_ctx *);
 int	 cmd_open_state(struct cmd_ctx *);
@@ -136,7 +155,12 @@ struct st_instance;
 struct ssh_sess *cmd_ssh_open(struct cmd_ctx *, const struct cmd_entry *,
 	    const struct st_deployment *, struct st_instance *);
 
+/* cmd-down.c: take one deployment down (also for rm --force, up --replace). */
+int	 cmd_down_one(struct cmd_ctx *, struct st_deployment *, const char *);
+
 extern const struct cmd_entry cmd_up_entry;
+extern const struct cmd_entry cmd_rm_entry;
+extern const struct cmd_entry cmd_completion_entry;
 extern const struct cmd_entry cmd_down_entry;
 extern const struct cmd_entry cmd_ls_entry;
 extern const struct cmd_entry cmd_status_entry;

@@ -114,7 +114,8 @@ offers_from(struct cmd_ctx *ctx, const struct fleet_template *t,
 	dctx.spot = spot || t->spot;
 	memset(&err, 0, sizeof err);
 	if (d->offers(&dctx, t, &o, &n, &err) != 0) {
-		offers_note(s, "%s: %s (%s)%s%s", d->name, err.message,
+		offers_note(s, "%s: %s (%s)%s%s", d->name,
+		    cmd_drv_msg(d->name, err.message),
 		    drv_err_name(err.kind), err.kind == DRV_ERR_AUTH ?
 		    "; check " : "", err.kind == DRV_ERR_AUTH ?
 		    drv_key_env(&dctx, d) : "");
@@ -173,7 +174,7 @@ offers_gather(struct cmd_ctx *ctx, const struct fleet_template *t,
 	memset(s, 0, sizeof *s);
 	if (provider != NULL) {
 		if ((one = driver_find(provider)) == NULL) {
-			*cause = xprintf("unknown provider '%s'", provider);
+			*cause = cmd_unknown_provider(provider);
 			return (-1);
 		}
 		offers_from(ctx, t, one, max_price, spot, s);

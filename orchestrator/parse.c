@@ -305,21 +305,38 @@ format_duration(int64_t secs)
 	return (xstrdup(buf));
 }
 
-/* "$0.60"; four decimals for sub-cent prices so they do not show as $0.00. */
-char *
-format_money(double usd)
+/*
+ * The one money format: "$12.50" from $1 up, "$0.0087" below, so a
+ * sub-dollar price keeps the digits that tell two offers apart; zero is
+ * "$0.00". Writes into buf (MONEY_BUFSZ) and returns it.
+ */
+const char *
+money_fmt(char *buf, double usd)
 {
 	const char	*sign = "";
 
-	if (isnan(usd))
-		return (xstrdup("$?"));
+	if (isnan(usd)) {
+		snprintf(buf, MONEY_BUFSZ, "$?");
+		return (buf);
+	}
 	if (usd < 0) {
 		sign = "-";
 		usd = -usd;
 	}
-	if (usd != 0 && usd < 0.01)
-		return (xprintf("%s$%.4f", sign, usd));
-	return (xprintf("%s$%.2f", sign, usd));
+	/* 0.99996 rounds to 1.0000: that is $1.00. */
+	if (usd != 0 && round(usd * 10000) < 10000)
+		snprintf(buf, MONEY_BUFSZ, "%s$%.4f", sign, usd);
+	else
+		snprintf(buf, MONEY_BUFSZ, "%s$%.2f", sign, usd);
+	return (buf);
+}
+
+char *
+format_money(double usd)
+{
+	char	buf[MONEY_BUFSZ];
+
+	return (xstrdup(money_fmt(buf, usd)));
 }
 
 /* ASCII only, whatever the locale says. */

@@ -523,9 +523,12 @@ rc_follow(struct rc_pass *p, const struct st_deployment *dep,
 	}
 	if (di->price_per_hour > 0 &&
 	    fabs(di->price_per_hour - in->price_per_hour) > 1e-9) {
+		char	m0[MONEY_BUFSZ], m1[MONEY_BUFSZ];
+
 		rc_action(p->rep, 0, "price", dep->name, in->provider,
-		    rc_name(in), "price changed $%.4f/h -> $%.4f/h",
-		    in->price_per_hour, di->price_per_hour);
+		    rc_name(in), "price changed %s/h -> %s/h",
+		    money_fmt(m0, in->price_per_hour), money_fmt(m1,
+		    di->price_per_hour));
 		in->price_per_hour = di->price_per_hour;
 		dirty = 1;
 	}
@@ -986,6 +989,7 @@ reconcile_reap_one(struct cmd_ctx *ctx, struct rc_orphan *o)
 	struct drv_ctx			 dctx;
 	struct drv_error		 err;
 	char				*cause = NULL, *dep = NULL;
+	char				 m[MONEY_BUFSZ];
 	int64_t				 iid;
 
 	if (rc_tracked(ctx, o->provider, o->id, o->label) != 0) {
@@ -1006,9 +1010,9 @@ reconcile_reap_one(struct cmd_ctx *ctx, struct rc_orphan *o)
 	o->terminated = 1;
 	if (o->label == NULL || drv_label_parse(o->label, &dep, &iid) != 0)
 		dep = NULL;
-	state_event(ctx->st, dep, "reaped", "%s %s (%s, $%.4f/h) terminated: "
+	state_event(ctx->st, dep, "reaped", "%s %s (%s, %s/h) terminated: "
 	    "labelled but not tracked", o->provider, o->id, o->label != NULL ?
-	    o->label : "no label", o->price_per_hour);
+	    o->label : "no label", money_fmt(m, o->price_per_hour));
 	free(dep);
 	return (0);
 }

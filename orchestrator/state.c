@@ -578,6 +578,25 @@ state_deployment_delete(struct state *st, int64_t id, char **cause)
 	    "ii", id, id));
 }
 
+/*
+ * `fleet rm`: forget a deployment that has no live instance. Its row stays,
+ * renamed NAME#ID (no valid name has a '#', so the name is free again) with
+ * no port and desired 'removed', because its instances and their ledger
+ * rows still point at it and `fleet cost` still counts them under NAME.
+ * 1 forgotten, 0 it has a live instance (or is gone), -1 error.
+ */
+int
+state_deployment_forget(struct state *st, int64_t id, char **cause)
+{
+	if (state_exec(st, cause, "UPDATE deployments SET name = name || '#' "
+	    "|| id, stable_port = NULL, desired = 'removed', updated_at = ?, "
+	    "desired_at = ? WHERE id = ? AND desired <> 'removed' AND NOT "
+	    "EXISTS (SELECT 1 FROM instances WHERE deployment_id = ? AND "
+	    "ended_at = 0)", "iiii", now_wall(), now_wall_ms(), id, id) != 0)
+		return (-1);
+	return (sqlite3_changes(st->db) > 0);
+}
+
 int
 state_deployment_list(struct state *st, struct st_deployment **out, int *n,
     char **cause)
@@ -587,7 +606,8 @@ state_deployment_list(struct state *st, struct st_deployment **out, int *n,
 	*out = NULL;
 	*n = 0;
 	stmt = state_prepare(st, cause, "SELECT " DEPLOYMENT_COLS
-	    " FROM deployments ORDER BY name", NULL);
+	    " FROM deployments WHERE desired <> 'removed' ORDER BY name",
+	    NULL);
 	if (stmt == NULL)
 		return (-1);
 	return (state_rows(st, stmt, sizeof **out, deployment_row,
@@ -1296,7 +1316,10 @@ state_cost(struct state *st, enum st_cost_by by, int64_t since,
     int64_t now, struct st_cost **out, int *n, char **cause)
 {
 	static const char *sql[] = {
-		COST_SQL("COALESCE(d.name, '#' || piece.dep)"),
+		/* A removed deployment's row is NAME#ID: count it as NAME. */
+		COST_SQL("COALESCE(CASE WHEN instr(d.name, '#') > 0 THEN "
+		    "substr(d.name, 1, instr(d.name, '#') - 1) "
+		    "ELSE d.name END, '#' || piece.dep)"),
 		COST_SQL("piece.prov"),
 		COST_SQL("date(piece.s, 'unixepoch', 'localtime')"),
 	};

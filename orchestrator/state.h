@@ -15,7 +15,7 @@ struct st_deployment {
 	int64_t		 id;
 	char		*name;
 	char		*template_name;
-	char		*desired;	/* "up" or "down" */
+	char		*desired;	/* "up", "down" ("removed": fleet rm) */
 	int		 stable_port;
 	int64_t		 idle_timeout;
 	int64_t		 max_lifetime;
@@ -79,6 +79,9 @@ int		 state_deployment_keep(struct state *, int64_t id,
 		    int64_t until, char **cause);
 int		 state_deployment_set_desired(struct state *, int64_t id,
 		    const char *desired, char **cause);
+/* `fleet rm`: 1 forgotten (name and port free), 0 still live, -1 error. */
+int		 state_deployment_forget(struct state *, int64_t id,
+		    char **cause);
 int		 state_deployment_delete(struct state *, int64_t id,
 		    char **cause);
 int		 state_deployment_list(struct state *,

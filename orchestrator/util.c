@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,4 +261,64 @@ state_dir_default(void)
 	if ((v = getenv("HOME")) == NULL || *v == '\0')
 		v = "/tmp";
 	return (xprintf("%s/.local/state/fleet", v));
+}
+
+/* Optimal string alignment distance: a swapped pair counts as one edit. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t	 la = strlen(a), lb = strlen(b), i, j, best, *d;
+	size_t	 w = lb + 1;
+
+	if (la > 64 || lb > 64)
+		return (SIZE_MAX);
+	d = xcalloc((la + 1) * w, sizeof *d);
+	for (i = 0; i <= la; i++)
+		d[i * w] = i;
+	for (j = 0; j <= lb; j++)
+		d[j] = j;
+	for (i = 1; i <= la; i++) {
+		for (j = 1; j <= lb; j++) {
+			best = d[(i - 1) * w + j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[(i - 1) * w + j] + 1 < best)
+				best = d[(i - 1) * w + j] + 1;
+			if (d[i * w + j - 1] + 1 < best)
+				best = d[i * w + j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] &&
+			    d[(i - 2) * w + j - 2] + 1 < best)
+				best = d[(i - 2) * w + j - 2] + 1;
+			d[i * w + j] = best;
+		}
+	}
+	best = d[la * w + lb];
+	free(d);
+	return (best);
+}
+
+/*
+ * A candidate that starts with the word ("api_key" for "api_key_env")
+ * counts as one edit: people abbreviate more often than they misspell.
+ */
+const char *
+suggest_nearest(const char *word, const char *const *cands, size_t ncands)
+{
+	const char	*found = NULL;
+	size_t		 i, d, best, limit, len = strlen(word);
+
+	limit = (len + 2) / 3;
+	if (limit < 1)
+		limit = 1;
+	best = limit + 1;
+	for (i = 0; i < ncands; i++) {
+		if (len >= 3 && strncmp(cands[i], word, len) == 0)
+			d = 1;
+		else
+			d = edit_distance(word, cands[i]);
+		if (d < best) {
+			best = d;
+			found = cands[i];
+		}
+	}
+	return (found);
 }

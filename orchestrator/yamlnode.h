@@ -48,10 +48,6 @@ const char	*ynode_type_name(const struct ynode *);
 int		 ynode_error(const struct ynode *, char **cause,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* The nearest of cands to word by edit distance, or NULL if none is close. */
-const char	*suggest_nearest(const char *word, const char *const *cands,
-		    size_t ncands);
-
 /*
  * A field table maps the keys of one YAML mapping onto one C struct, like
  * tmux's options-table.c. Defaults are written as the text a user would

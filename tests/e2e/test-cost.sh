@@ -51,7 +51,7 @@ check "empty: total_usd is 0" between "$(total)" 0 0
 check_exit "up loc on local" 0 "$FLEET" up loc --provider local
 t0=$(date +%s)
 check_exit "up hgpu on runpod" 0 "$FLEET" up hgpu --provider runpod
-check "hgpu rents at \$$PRICE/h" sh -c "'$FLEET' ls | grep -E '^hgpu .* $PRICE '"
+check "hgpu rents at \$$PRICE/h" sh -c "'$FLEET' ls | grep -E '^hgpu .* [$]$PRICE '"
 sleep 2
 cost "cost --json while running" 0 --json
 t1=$(date +%s)

@@ -78,7 +78,7 @@ cp "$T/out" "$T/offers.out"
 out_has "offers lists the A100 80GB at the table price" "3.18"
 # Table prices carry available = -1 (and the driver's note "price from
 # fleet's table, not the API" in err->message, which offers.c may show).
-check "offers flags table prices as availability unknown" sh -c "grep -E '^paperspace +A100 80GB .* 3\\.180 +NY2 +unknown' '$T/offers.out'"
+check "offers flags table prices as availability unknown" sh -c "grep -E '^paperspace +A100 80GB .* [$]3\\.18 +NY2 +unknown' '$T/offers.out'"
 
 # --- the happy path ---------------------------------------------------------------
 check_exit "up psgpu on paperspace exits 0" 0 "$FLEET" -v -v up psgpu --provider paperspace
@@ -88,7 +88,7 @@ out_has "up says it is up on paperspace with the stable URL" "psgpu is up on pap
 out_has "up chose the cheapest fitting type" "offer chosen: paperspace (A100 80GB"
 out_has "up shows the table price and region" "\$3.18/h, NY2)"
 out_has "up reached the service port on the public ip" "port open: http://127.0.0.1:$PORT"
-check "ls shows paperspace, the GPU, running and \$/h" sh -c "'$FLEET' ls | tee /dev/stderr | grep -E '^psgpu +paperspace +A100 80GB +running .* 3\.18 '"
+check "ls shows paperspace, the GPU, running and \$/h" sh -c "'$FLEET' ls | tee /dev/stderr | grep -E '^psgpu +paperspace +A100 80GB +running .* [$]3\.18 '"
 keep
 up=$("$FLEET" url --upstream psgpu)
 check "the upstream is the public ip at the template port" [ "$up" = "http://127.0.0.1:$PORT" ]

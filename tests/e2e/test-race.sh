@@ -166,10 +166,10 @@ n0=$(instances runpod cap)
 check_exit "ratio ceiling: up stops, exit 1" 1 \
     "$FLEET" up r4090 --name cap --provider runpod -y
 out_has "ratio ceiling: names failover_max_ratio" "failover_max_ratio"
-out_has "ratio ceiling: says how to lift it" "--max-price 0.69"
+out_has "ratio ceiling: says how to lift it" "--max-price 0.6900"
 check_exit "max_price ceiling: up stops, exit 1" 1 \
     "$FLEET" up r4090 --name cap --provider runpod -y --max-price 0.50
-out_has "max_price ceiling: names the cap" "above the price cap \$0.50/h"
+out_has "max_price ceiling: names the cap" "above the price cap \$0.5000/h"
 check "ceilings: nothing created" [ "$(instances runpod cap)" -eq "$n0" ]
 check "ceilings: the deployment is down" [ "$(desired cap)" = down ]
 # --max-price lifts the ratio: now secure is tried (and has no capacity).

@@ -135,7 +135,7 @@ out_has "reconcile names the label twin" "runpod $twin: $rlabel"
 check_exit "reap --dry-run exits 0" 0 "$FLEET" reap --dry-run
 cp "$T/out" "$T/dry.out"
 out_has "dry run: lists the orphan with its price" "fleet-ghost-9"
-out_has "dry run: the price per hour" '$0.69/h'
+out_has "dry run: the price per hour" '$0.6900/h'
 out_has "dry run: terminates nothing" "dry run, nothing terminated"
 out_has "dry run: two orphans" "reap: 2 orphans"
 check "dry run: the tracked pods are not listed" sh -c "! grep -Eq '$id1|$cid' '$T/dry.out'"

@@ -39,7 +39,7 @@ keep
 out_has "up prints the stable URL" "rpecho is up on runpod: http://127.0.0.1:"
 out_has "up chose the RTX 4090 offer" "offer chosen: runpod (RTX 4090"
 out_has "up went through booting" "booting"
-check "ls shows runpod, the GPU and \$/h" sh -c "'$FLEET' ls | grep -E '^rpecho +runpod +RTX 4090 +running .* 0\.34 '"
+check "ls shows runpod, the GPU and \$/h" sh -c "'$FLEET' ls | grep -E '^rpecho +runpod +RTX 4090 +running .* [$]0\.3400 '"
 keep
 up=$("$FLEET" url --upstream rpecho)
 check "the upstream is the pod's public ip:port" sh -c "echo '$up' | grep -Eq '^http://127\.0\.0\.1:[0-9]+$'"

@@ -49,7 +49,7 @@ out_has "up prints the stable URL" "vecho is up on vast: http://127.0.0.1:"
 out_has "up chose the verified, reliable RTX 4090" "offer chosen: vast (RTX 4090"
 out_has "up shows the host's region" "Texas, US"
 out_has "up went through booting" "booting"
-check "ls shows vast, the GPU and \$/h" sh -c "'$FLEET' ls | grep -E '^vecho +vast +RTX 4090 +running .* 0\.40 '"
+check "ls shows vast, the GPU and \$/h" sh -c "'$FLEET' ls | grep -E '^vecho +vast +RTX 4090 +running .* [$]0\.40[0-9]{2} '"
 keep
 up=$("$FLEET" url --upstream vecho)
 check "the upstream is the host's public ip and mapped port" sh -c "echo '$up' | grep -Eq '^http://127\.0\.0\.1:[0-9]+$'"

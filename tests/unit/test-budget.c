@@ -82,12 +82,12 @@ test_refusal(void **arg __unused)
 	free(s);
 	fill(&b, 0.0001, 0.0123, 0, 0);
 	s = budget_refusal(&b, 0.01, "vast");
-	assert_string_equal(s, "the budget breaker is tripped: daily $0.01 "
+	assert_string_equal(s, "the budget breaker is tripped: daily $0.0123 "
 	    "of $0.0001 (budget.daily_usd); new launches open at "
 	    "2027-01-01T00:00:00Z (in 10h30m)");
 	free(s);
 	s = budget_breaker_line(&b);
-	assert_string_equal(s, "stopped by the budget breaker: daily $0.01 "
+	assert_string_equal(s, "stopped by the budget breaker: daily $0.0123 "
 	    "of $0.0001; new launches open at 2027-01-01T00:00:00Z (in "
 	    "10h30m)");
 	free(s);
