@@ -1196,7 +1196,10 @@ up_spot_only(const struct fleet_template *t, struct offer_set *s,
 		drv_offer_clear(&s->v[i].offer);
 	}
 	s->n = n;
-	if (n == 0)
+	if (n == 0 && who == NULL)
+		*cause = xprintf("no spot offer for %s (--spot): no provider "
+		    "offers it at all", t->name);
+	else if (n == 0)
 		*cause = xprintf("no spot offer for %s (--spot): %s offer%s "
 		    "only on-demand capacity for it; drop --spot to rent on "
 		    "demand", t->name, who, strchr(who, ',') != NULL ? "" :
