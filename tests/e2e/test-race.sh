@@ -229,10 +229,13 @@ YAML
 "$FLEET" echo-server --port "$SP" >/dev/null 2>&1 &
 ep=$!
 wait_for 5 curl -fsS "http://127.0.0.1:$SP/health"
+# The client reads to EOF before it closes: the server closes first, so
+# the TIME_WAIT is the server's, on the stable port.
 i=0
 while [ $i -lt 5 ]; do
-	curl -sS -m 5 -H 'Connection: close' "http://127.0.0.1:$SP/health" \
-	    >/dev/null 2>&1
+	timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SP &&
+	    printf 'GET /health HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 &&
+	    cat <&3 >/dev/null" 2>/dev/null
 	i=$((i + 1))
 done
 kill $ep 2>/dev/null
