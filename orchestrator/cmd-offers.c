@@ -78,7 +78,12 @@ offers_json(const struct offer_set *s)
 		    e->offer.price_per_hour);
 		cJSON_AddStringToObject(x, "region", e->offer.region != NULL ?
 		    e->offer.region : "");
-		cJSON_AddNumberToObject(x, "available", e->offer.available);
+		/* Unknown is null, not a number a script could add up. */
+		if (e->offer.available < 0)
+			cJSON_AddNullToObject(x, "available");
+		else
+			cJSON_AddNumberToObject(x, "available",
+			    e->offer.available);
 		cJSON_AddBoolToObject(x, "spot", e->offer.spot);
 		cJSON_AddBoolToObject(x, "over_cap", e->over_cap);
 		cJSON_AddItemToArray(a, x);

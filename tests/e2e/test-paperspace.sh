@@ -79,6 +79,7 @@ out_has "offers lists the A100 80GB at the table price" "3.18"
 # Table prices carry available = -1 (and the driver's note "price from
 # fleet's table, not the API" in err->message, which offers.c may show).
 check "offers flags table prices as availability unknown" sh -c "grep -E '^paperspace +A100 80GB .* [$]3\\.18 +NY2 +unknown' '$T/offers.out'"
+check "offers --json: unknown availability is null" sh -c "'$FLEET' offers psgpu --provider paperspace --json | tr -d ' \t\n' | grep -q '\"available\":null'"
 
 # --- the happy path ---------------------------------------------------------------
 check_exit "up psgpu on paperspace exits 0" 0 "$FLEET" -v -v up psgpu --provider paperspace
