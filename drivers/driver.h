@@ -213,6 +213,9 @@ int	 drv_env_subst(const char *value, char **out, char **cause);
 char	*drv_env_expand(const char *value);
 char	*drv_text_clean(const char *, size_t len, int keep_newlines);
 char	*drv_label(const char *deployment, int64_t instance_id);
+
+/* gpu-name.c: the one name fleet shows for a GPU model (caller frees). */
+char	*drv_gpu_name(const char *raw, int vram_gb);
 int	 drv_label_parse(const char *label, char **deployment,
 	    int64_t *instance_id);
 

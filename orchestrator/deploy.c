@@ -226,7 +226,7 @@ deploy_record(struct cmd_ctx *ctx, const struct fleet_template *t,
     struct st_instance *in, const struct drv_instance *di, char **cause)
 {
 	free(in->gpu);
-	in->gpu = di->gpu != NULL ? xstrdup(di->gpu) : NULL;
+	in->gpu = drv_gpu_name(di->gpu, 0);
 	in->price_per_hour = di->price_per_hour;
 	in->stopped_price = di->stopped_price_per_hour;
 	free(in->upstream);

@@ -95,6 +95,7 @@ offers_from(struct cmd_ctx *ctx, const struct fleet_template *t,
 	struct drv_error	 err;
 	struct offer_entry	*e;
 	char			*cause = NULL;
+	char			*name;
 	size_t			 n, i, kept = 0, wrong = 0;
 	int			 pref, seen = 0;
 
@@ -131,6 +132,11 @@ offers_from(struct cmd_ctx *ctx, const struct fleet_template *t,
 			continue;
 		}
 		kept++;
+		/* One name per model, whatever this provider calls it. */
+		if ((name = drv_gpu_name(o[i].gpu, o[i].vram_gb)) != NULL) {
+			free(o[i].gpu);
+			o[i].gpu = name;
+		}
 		e = &s->v[s->n++];
 		memset(e, 0, sizeof *e);
 		e->drv = d;

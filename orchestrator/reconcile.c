@@ -541,7 +541,7 @@ rc_follow(struct rc_pass *p, const struct st_deployment *dep,
 		dirty = 1;
 	}
 	if (in->gpu == NULL && di->gpu != NULL) {
-		in->gpu = xstrdup(di->gpu);
+		in->gpu = drv_gpu_name(di->gpu, 0);
 		dirty = 1;
 	}
 	if (dirty) {

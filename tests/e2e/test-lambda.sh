@@ -73,9 +73,9 @@ YAML
 check_exit "up gpujob on lambda exits 0" 0 "$FLEET" -v -v up gpujob
 cp "$T/out" "$T/up-verbose.out"
 out_has "up says it is up on lambda with the stable URL" "gpujob is up on lambda: http://127.0.0.1:"
-out_has "up chose the cheapest A100 type" "A100 (40 GB SXM4)"
+out_has "up chose the cheapest A100 type, under fleet's name" "A100 40GB SXM4"
 out_has "up reached the service port on the instance ip" "port open: http://127.0.0.1:$IPORT"
-check "ls shows lambda, the GPU, running and \$/h" sh -c "'$FLEET' ls | grep -E '^gpujob +lambda +A100 \(40 GB SXM4\) +running .* [$]1\.29 '"
+check "ls shows lambda, the GPU, running and \$/h" sh -c "'$FLEET' ls | grep -E '^gpujob +lambda +A100 40GB SXM4 +running .* [$]1\.29 '"
 up=$("$FLEET" url --upstream gpujob)
 check "the upstream is the instance ip at the template port" [ "$up" = "http://127.0.0.1:$IPORT" ]
 check "the upstream answers its health check" curl -fsS -m 5 "$up/health"
