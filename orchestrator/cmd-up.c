@@ -1209,6 +1209,43 @@ up_spot_only(const struct fleet_template *t, struct offer_set *s,
 }
 
 /*
+ * Try the offers cheapest first until one comes up, one stops the walk,
+ * or the next is above a price ceiling. *cause says why it ended.
+ */
+static enum up_outcome
+up_walk(struct cmd_ctx *ctx, const struct up_opts *o,
+    const struct fleet_template *t, const struct offer_set *s,
+    struct st_deployment *dep, struct up_progress *p, char **cause)
+{
+	enum up_outcome	 out = UP_NEXT;
+	size_t		 i;
+	int		 tried = 0;
+
+	for (i = 0; i < s->n && out == UP_NEXT; i++) {
+		free(*cause);
+		*cause = NULL;
+		if (up_ceiling(ctx, s, i, cause)) {
+			fprintf(stderr, "fleet up: %d offer%s failed; not "
+			    "failing over further\n", tried, tried == 1 ? "" :
+			    "s");
+			return (UP_STOP);
+		}
+		if (tried++ > 0)
+			up_stage(p, "trying the next offer");
+		out = up_attempt(ctx, o, t, &s->v[i], tried - 1, dep, p,
+		    cause);
+		if (out == UP_NEXT)
+			up_stage(p, "%s: %s", s->v[i].drv->name,
+			    cmd_drv_msg(s->v[i].drv->name, *cause));
+	}
+	if (out == UP_NEXT) {
+		free(*cause);
+		*cause = xprintf("every offer failed (%d tried)", tried);
+	}
+	return (out);
+}
+
+/*
  * Walk the offers cheapest first; a capacity or quota error, or a boot
  * that never turns healthy (terminated first), moves to the next one.
  */
@@ -1221,9 +1258,8 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 	struct offer_set	 s;
 	struct up_progress	 p = { now_mono_ms(), is_tty(stderr), 0, 0 };
 	char			*cause = NULL;
-	int			 r, done, rc = FLEET_EXIT_FAIL, tried = 0;
+	int			 r, done, rc = FLEET_EXIT_FAIL;
 	int			 created = 0;
-	size_t			 i;
 	enum up_outcome		 out = UP_NEXT;
 
 	memset(&dep, 0, sizeof dep);
@@ -1258,30 +1294,8 @@ up_run(struct cmd_ctx *ctx, const struct up_opts *o,
 	control_send_keys(ctx);
 	signal(SIGINT, up_sigint);
 	signal(SIGTERM, up_sigint);
-	for (i = 0; i < s.n && out == UP_NEXT; i++) {
-		free(cause);
-		cause = NULL;
-		if (up_ceiling(ctx, &s, i, &cause)) {
-			fprintf(stderr, "fleet up: %d offer%s failed; not "
-			    "failing over further\n", tried, tried == 1 ? "" :
-			    "s");
-			out = UP_STOP;
-			break;
-		}
-		if (tried++ > 0)
-			up_stage(&p, "trying the next offer");
-		out = up_attempt(ctx, o, t, &s.v[i], tried - 1, &dep, &p,
-		    &cause);
-		if (out == UP_NEXT)
-			up_stage(&p, "%s: %s", s.v[i].drv->name,
-			    cmd_drv_msg(s.v[i].drv->name, cause));
-	}
-	if (out == UP_OK)
+	if ((out = up_walk(ctx, o, t, &s, &dep, &p, &cause)) == UP_OK)
 		rc = FLEET_EXIT_OK;
-	else if (out == UP_NEXT) {
-		free(cause);
-		cause = xprintf("every offer failed (%d tried)", tried);
-	}
 	/*
 	 * This up gives up what it asked for. Not when a down won (it said
 	 * so already), nor when it never wrote an intent: a rival up that
@@ -1293,8 +1307,7 @@ out:
 	/* Registered by this up and never rented: leave no trace. */
 	st_deployment_clear(&dep);
 	if (created && rc != FLEET_EXIT_OK && out != UP_DOWN &&
-	    state_deployment_get(ctx->st,
-	    o->name, &dep, NULL) == 1)
+	    state_deployment_get(ctx->st, o->name, &dep, NULL) == 1)
 		state_deployment_delete(ctx->st, dep.id, NULL);
 	if (cause != NULL && rc != FLEET_EXIT_OK)
 		fprintf(stderr, "fleet up: %s\n", cause);
