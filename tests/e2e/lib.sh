@@ -140,6 +140,21 @@ local:
 YAML
 }
 
+# write_gpu_template NAME [DESCRIPTION]: a cloud template for one RTX 4090
+# whose image the fakes run as an echo server on port 8080.
+write_gpu_template() {
+	cat > "$FLEET_TEMPLATE_DIR/$1.yaml" <<YAML
+name: $1
+description: ${2:-echo service on one RunPod RTX 4090}
+image: ghcr.io/example/echo:1
+gpu: {models: ["RTX 4090"], count: 1}
+ports:
+  - port: 8080
+    protocol: http
+health: {type: http, path: /health, interval: 1s, timeout: 2s, boot_timeout: 30s}
+YAML
+}
+
 # start_fakecloud [ARGS...]: the fake provider APIs on a free loopback
 # port. Sets FC (the binary), P (its port), F (its base URL), C (curl).
 start_fakecloud() {

@@ -33,16 +33,7 @@ stop_daemon() {
 	wait_for 15 sh -c "! kill -0 $_p 2>/dev/null"
 }
 
-cat > "$FLEET_TEMPLATE_DIR/rpecho.yaml" <<YAML
-name: rpecho
-description: echo service on one RunPod RTX 4090
-image: ghcr.io/example/echo:1
-gpu: {models: ["RTX 4090"], count: 1}
-ports:
-  - port: 8080
-    protocol: http
-health: {type: http, path: /health, interval: 1s, timeout: 2s, boot_timeout: 30s}
-YAML
+write_gpu_template rpecho
 
 # --- a pod rented with the key in the environment only --------------------
 check_exit "up with RUNPOD_API_KEY exits 0" 0 \

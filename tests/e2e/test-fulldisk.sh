@@ -44,16 +44,7 @@ grows_spent() {
 	awk "BEGIN { exit !($b > $a) }"
 }
 
-cat > "$FLEET_TEMPLATE_DIR/fdecho.yaml" <<YAML
-name: fdecho
-description: echo service on one RunPod RTX 4090
-image: ghcr.io/example/echo:1
-gpu: {models: ["RTX 4090"], count: 1}
-ports:
-  - port: 8080
-    protocol: http
-health: {type: http, path: /health, interval: 1s, timeout: 2s, boot_timeout: 30s}
-YAML
+write_gpu_template fdecho
 
 # --- the terminate lands, its record does not ------------------------------
 check_exit "up on runpod" 0 "$FLEET" up fdecho --name fd1 --provider runpod

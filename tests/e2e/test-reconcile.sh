@@ -43,16 +43,7 @@ ls_field() { "$FLEET" ls --json | tr -d '\n\t' | tr '{' '\n' |
 ls_instance() { ls_field "$1" instance; }
 ls_state() { ls_field "$1" state; }
 
-cat > "$FLEET_TEMPLATE_DIR/rpecho.yaml" <<YAML
-name: rpecho
-description: echo service on one RunPod RTX 4090
-image: ghcr.io/example/echo:1
-gpu: {models: ["RTX 4090"], count: 1}
-ports:
-  - port: 8080
-    protocol: http
-health: {type: http, path: /health, interval: 1s, timeout: 2s, boot_timeout: 30s}
-YAML
+write_gpu_template rpecho
 
 # --- a healthy fleet: nothing to do ----------------------------------------
 check_exit "up rpecho on runpod" 0 "$FLEET" up rpecho --provider runpod

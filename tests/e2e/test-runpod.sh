@@ -22,16 +22,7 @@ fake_inst() {
 fake_state() { fake_inst "$1" | cut -d' ' -f1; }
 fake_running() { $C "$F/_control/instances" | grep -q '"state":"running"'; }
 
-cat > "$FLEET_TEMPLATE_DIR/rpecho.yaml" <<YAML
-name: rpecho
-description: echo service on one RunPod RTX 4090
-image: ghcr.io/example/echo:1
-gpu: {models: ["RTX 4090"], count: 1}
-ports:
-  - port: 8080
-    protocol: http
-health: {type: http, path: /health, interval: 1s, timeout: 2s, boot_timeout: 30s}
-YAML
+write_gpu_template rpecho
 
 # --- the happy path -------------------------------------------------------
 check_exit "up --provider runpod exits 0" 0 "$FLEET" up rpecho --provider runpod
